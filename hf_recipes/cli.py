@@ -1,0 +1,138 @@
+"""The `hf-recipes` command (also `python -m hf_recipes`): argument parsing and dispatch only.
+
+Each verb hands its parsed arguments to one function elsewhere (jobs/*, hub.py); modules are imported
+lazily so `hf-recipes --help` stays fast. A `UserError` from any verb is printed as one line.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+
+from .errors import UserError
+
+EPILOG = """\
+examples:
+  hf-recipes models
+  hf-recipes pretrain char_gpt_shakespeare --data-dir ../shared/data training.max_steps=200
+  accelerate launch -m hf_recipes pretrain bert_mlm_nsp_wikitext --data-dir ../shared/data
+  hf-recipes finetune sst2 --model outputs/bert_mlm_nsp_wikitext --data-dir ../shared/data
+  hf-recipes push outputs/sst2 my-user/bert-sst2
+
+Overrides are dotted keys into the recipe; TrainingArguments fields live under `training.`
+(e.g. training.max_steps=20 model.n_layer=2).
+"""
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR", help="folder laid out as shared/data (default: the Hub)")
+    parser.add_argument("--output-dir", metavar="DIR", help="where the run writes (default: the recipe's)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-recipes",
+        description="Pretrain and fine-tune classic NLP architectures as native Hugging Face models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    verbs = parser.add_subparsers(dest="verb", metavar="<command>", required=True)
+
+    models = verbs.add_parser("models", help="list every registered model_type, its heads and their Auto classes")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+
+    pretrain = verbs.add_parser("pretrain", help="self-supervised pretraining from a recipe (MLM+NSP, causal LM)")
+    pretrain.add_argument("recipe", help="a recipe name (recipes/pretrain/<name>.yaml) or a YAML path")
+    _add_run_arguments(pretrain)
+
+    finetune = verbs.add_parser("finetune", help="fine-tune on a task (sst2, conll2003, squad, custom...)")
+    finetune.add_argument("task", help="a built-in task name, or a recipe YAML path")
+    finetune.add_argument("--model", metavar="M", help="a checkpoint directory or a Hub id")
+    _add_run_arguments(finetune)
+
+    evaluate = verbs.add_parser("evaluate", help="evaluate a trained output directory on its task")
+    evaluate.add_argument("model", help="an output directory")
+    _add_run_arguments(evaluate)
+
+    generate = verbs.add_parser("generate", help="generate text from a causal LM checkpoint")
+    generate.add_argument("model", help="a checkpoint directory or a Hub id")
+    generate.add_argument("prompt", nargs="?", default="", help="the prompt (default: empty)")
+    generate.add_argument("--max-new-tokens", type=int, default=200)
+
+    push = verbs.add_parser("push", help="push an output directory (model, tokenizer, card, code) to the Hub")
+    push.add_argument("output_dir", help="a trained output directory")
+    push.add_argument("repo_id", help="namespace/name on the Hub")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--revision", metavar="BRANCH", help="push to this branch (created if needed)")
+    push.add_argument("--commit-message", metavar="MSG")
+    return parser
+
+
+# verb -> "module:function" taking the parsed argparse namespace and returning an exit status.
+VERBS: dict[str, str] = {
+    "models": "hf_recipes.cli:list_models",
+    "pretrain": "hf_recipes.jobs.pretrain:main",
+    "finetune": "hf_recipes.jobs.finetune:main",
+    "evaluate": "hf_recipes.jobs.evaluate:main",
+    "generate": "hf_recipes.jobs.generate:main",
+    "push": "hf_recipes.hub:main",
+}
+
+
+def _resolve(verb: str) -> Callable[[argparse.Namespace], int]:
+    module_name, function_name = VERBS[verb].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not module_name.startswith(error.name):
+            raise  # a missing dependency of a verb that exists is a real error
+        raise UserError(f"`hf-recipes {verb}` is not built yet") from None
+    return getattr(module, function_name)
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from .models import REGISTRY
+
+    if args.json:
+        table = {
+            family.model_type: {
+                "description": family.description,
+                "config": family.config_class.__name__,
+                "heads": {head.auto_class: head.model_class.__name__ for head in family.heads},
+            }
+            for family in REGISTRY.values()
+        }
+        print(json.dumps(table, indent=2))
+        return 0
+    for family in REGISTRY.values():
+        print(f"{family.model_type}  ({family.config_class.__name__}) — {family.description}")
+        width = max(len(head.auto_class) for head in family.heads)
+        for head in family.heads:
+            print(f"    {head.auto_class:<{width}}  {head.model_class.__name__}")
+        print()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _resolve(args.verb)(args) or 0
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
