@@ -41,10 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     verbs = parser.add_subparsers(dest="verb", metavar="<command>", required=True)
 
-    models = verbs.add_parser("models", help="list every registered model_type, its heads and their Auto classes")
+    models = verbs.add_parser(
+        "models", help="list every registered model_type, its heads and their Auto classes"
+    )
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
-    pretrain = verbs.add_parser("pretrain", help="self-supervised pretraining from a recipe (MLM+NSP, causal LM)")
+    pretrain = verbs.add_parser(
+        "pretrain", help="self-supervised pretraining from a recipe (MLM+NSP, causal LM)"
+    )
     pretrain.add_argument("recipe", help="a recipe name (recipes/pretrain/<name>.yaml) or a YAML path")
     _add_run_arguments(pretrain)
 

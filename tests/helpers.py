@@ -16,7 +16,11 @@ def run_without_hf_recipes(script: str, cwd: Path) -> dict:
     object as its last stdout line, which is returned."""
     code = _BLOCK_HF_RECIPES + textwrap.dedent(script)
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**_clean_env(), "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(cwd / "hf_modules")},
     )
     assert result.returncode == 0, f"subprocess failed:\n{result.stderr[-4000:]}"

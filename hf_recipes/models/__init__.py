@@ -31,7 +31,9 @@ class Family:
         for head in self.heads:
             if head.auto_class == auto_class:
                 return head.model_class
-        raise KeyError(f"{self.model_type} has no {auto_class} head; it has {[h.auto_class for h in self.heads]}")
+        raise KeyError(
+            f"{self.model_type} has no {auto_class} head; it has {[h.auto_class for h in self.heads]}"
+        )
 
 
 def _register(family: ModuleType) -> Family:

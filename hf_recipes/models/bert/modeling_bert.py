@@ -57,7 +57,9 @@ class HfrBertEmbeddings(nn.Module):
 
     def __init__(self, config: HfrBertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -76,7 +78,11 @@ class HfrBertEmbeddings(nn.Module):
             position_ids = torch.arange(seq_len, device=inputs_embeds.device).unsqueeze(0)
         if token_type_ids is None:
             token_type_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=inputs_embeds.device)
-        embeddings = inputs_embeds + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
+        embeddings = (
+            inputs_embeds
+            + self.position_embeddings(position_ids)
+            + self.token_type_embeddings(token_type_ids)
+        )
         return self.dropout(self.layer_norm(embeddings))
 
 
@@ -284,8 +290,14 @@ class HfrBertForPreTraining(HfrBertPreTrainedModel):
         The loss is the sum of the two objectives given (either may be left out).
         """
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         prediction_logits = self.mlm_head(outputs.last_hidden_state)
         seq_relationship_logits = self.nsp_head(outputs.pooler_output)
@@ -337,8 +349,14 @@ class HfrBertForMaskedLM(HfrBertPreTrainedModel):
         num_items_in_batch: int | torch.Tensor | None = None,
     ) -> MaskedLMOutput | tuple:
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.mlm_head(outputs.last_hidden_state)
         loss = None
@@ -375,8 +393,14 @@ class HfrBertForNextSentencePrediction(HfrBertPreTrainedModel):
     ) -> NextSentencePredictorOutput | tuple:
         r"""labels (`torch.LongTensor` of shape `(batch,)`): 0 = B follows A, 1 = B is a random sentence."""
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.nsp_head(outputs.pooler_output)
         loss = F.cross_entropy(logits.float(), labels.flatten()) if labels is not None else None
@@ -411,8 +435,14 @@ class HfrBertForSequenceClassification(HfrBertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
@@ -449,8 +479,14 @@ class HfrBertForTokenClassification(HfrBertPreTrainedModel):
         num_items_in_batch: int | torch.Tensor | None = None,
     ) -> TokenClassifierOutput | tuple:
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         loss = None
@@ -485,8 +521,14 @@ class HfrBertForQuestionAnswering(HfrBertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> QuestionAnsweringModelOutput | tuple:
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).unbind(dim=-1)
         loss = None

@@ -2,7 +2,12 @@
 
 from . import modeling_gpt
 from .configuration_gpt import HfrGPTConfig
-from .modeling_gpt import HfrGPTForCausalLM, HfrGPTForSequenceClassification, HfrGPTModel, HfrGPTPreTrainedModel
+from .modeling_gpt import (
+    HfrGPTForCausalLM,
+    HfrGPTForSequenceClassification,
+    HfrGPTModel,
+    HfrGPTPreTrainedModel,
+)
 
 CONFIG_CLASS = HfrGPTConfig
 MODELING = modeling_gpt

@@ -50,7 +50,9 @@ def scaled_dot_product_attention(query, key, value, mask, dropout_p, eager):
     """
     causal = mask is None and query.size(-2) > 1
     if not eager:
-        return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=causal), None
+        return F.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=causal
+        ), None
     scores = query @ key.transpose(-1, -2) / math.sqrt(query.size(-1))
     if causal:
         mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
@@ -164,7 +166,9 @@ class HfrGPTModel(HfrGPTPreTrainedModel):
         self.h = nn.ModuleList(HfrGPTBlock(config, layer_idx=i) for i in range(config.n_layer))
         pre_norm = config.layer_norm_position == "pre"
         self.ln_f = (
-            nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias) if pre_norm else nn.Identity()
+            nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+            if pre_norm
+            else nn.Identity()
         )
         self.post_init()
 
@@ -258,7 +262,9 @@ class HfrGPTModel(HfrGPTPreTrainedModel):
             mask = mask & (document[:, None, :, None] == document[:, None, None, :])
         # A query always sees itself, so the rows of pad queries are never empty (an empty row makes softmax NaN,
         # and a NaN in a pad position would leak into real tokens through 0 · NaN).
-        itself = torch.arange(seq_len, device=device)[:, None] + past_len == torch.arange(past_len + seq_len, device=device)
+        itself = torch.arange(seq_len, device=device)[:, None] + past_len == torch.arange(
+            past_len + seq_len, device=device
+        )
         return mask | itself
 
 
@@ -307,8 +313,15 @@ class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
             the given indices; `generate` asks for 1.
         """
         outputs = self.transformer(
-            input_ids, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            past_key_values,
+            attention_mask,
+            position_ids,
+            inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         hidden_states = outputs.last_hidden_state
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
@@ -358,8 +371,15 @@ class HfrGPTForSequenceClassification(HfrGPTPreTrainedModel):
         return_dict: bool | None = None,
     ) -> SequenceClassifierOutputWithPast | tuple:
         outputs = self.transformer(
-            input_ids, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            input_ids,
+            past_key_values,
+            attention_mask,
+            position_ids,
+            inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         hidden_states = outputs.last_hidden_state
         batch_size, seq_len = hidden_states.shape[:2]
@@ -379,7 +399,9 @@ class HfrGPTForSequenceClassification(HfrGPTPreTrainedModel):
         if labels is not None:
             loss = self.loss_function(labels, logits, self.config)
             if self.config.lm_loss_weight and input_ids is not None:
-                lm_labels = input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -100)
+                lm_labels = (
+                    input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -100)
+                )
                 lm_logits = F.linear(hidden_states, self.transformer.wte.weight)
                 lm_loss = F.cross_entropy(lm_logits[:, :-1].flatten(0, 1).float(), lm_labels[:, 1:].flatten())
                 loss = loss + self.config.lm_loss_weight * lm_loss

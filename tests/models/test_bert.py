@@ -1,0 +1,237 @@
+"""HfrBert: every head, save/reload, remote code, parity with transformers' BERT, padding invariance."""
+
+import re
+
+import pytest
+import torch
+import transformers
+
+import hf_recipes  # noqa: F401  (registers the AutoClasses)
+from hf_recipes.models.bert import HfrBertConfig
+from hf_recipes.models.bert.modeling_bert import AUTO_MAP
+from tests.models.checks import (
+    assert_every_parameter_gets_a_gradient,
+    assert_remote_code_identical,
+    assert_save_reload_identical,
+    logits_of,
+)
+
+VOCAB, BATCH, SEQ = 99, 3, 11
+
+
+def tiny_config(**overrides) -> HfrBertConfig:
+    values = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    return HfrBertConfig(**{**values, **overrides})
+
+
+def encoder_inputs(seed: int = 0) -> dict:
+    """A padded batch: the second row has 3 pads, the third row 5; segments A/B as BERT lays them out."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, VOCAB, (BATCH, SEQ), generator=generator)
+    attention_mask = torch.ones(BATCH, SEQ, dtype=torch.long)
+    attention_mask[1, -3:] = 0
+    attention_mask[2, -5:] = 0
+    input_ids = input_ids.masked_fill(attention_mask == 0, 0)
+    token_type_ids = torch.zeros_like(input_ids)
+    token_type_ids[:, SEQ // 2 :] = 1
+    token_type_ids = token_type_ids * attention_mask
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+
+
+def labels_for(auto_class: str, config: HfrBertConfig) -> dict:
+    generator = torch.Generator().manual_seed(1)
+    mlm_labels = torch.full((BATCH, SEQ), -100)
+    mlm_labels[:, 1:4] = torch.randint(0, VOCAB, (BATCH, 3), generator=generator)
+    return {
+        "AutoModelForPreTraining": {"labels": mlm_labels, "next_sentence_label": torch.tensor([0, 1, 0])},
+        "AutoModelForMaskedLM": {"labels": mlm_labels},
+        "AutoModelForNextSentencePrediction": {"labels": torch.tensor([1, 0, 1])},
+        "AutoModelForSequenceClassification": {"labels": torch.tensor([0, 2, 1])},
+        "AutoModelForTokenClassification": {"labels": torch.randint(0, 3, (BATCH, SEQ), generator=generator)},
+        "AutoModelForQuestionAnswering": {
+            "start_positions": torch.tensor([1, 2, 3]),
+            "end_positions": torch.tensor([2, 4, 5]),
+        },
+    }.get(auto_class, {})
+
+
+HEADS = sorted(AUTO_MAP)
+
+
+@pytest.mark.parametrize("auto_class", HEADS)
+def test_head_shapes_loss_and_gradients(auto_class):
+    torch.manual_seed(0)
+    config = tiny_config(num_labels=3)
+    model = getattr(transformers, auto_class).from_config(config)
+    inputs = encoder_inputs()
+    output = model(**inputs, **labels_for(auto_class, config))
+
+    expected_shape = {
+        "AutoModel": (BATCH, SEQ, 32),
+        "AutoModelForPreTraining": (BATCH, SEQ, VOCAB),
+        "AutoModelForMaskedLM": (BATCH, SEQ, VOCAB),
+        "AutoModelForNextSentencePrediction": (BATCH, 2),
+        "AutoModelForSequenceClassification": (BATCH, 3),
+        "AutoModelForTokenClassification": (BATCH, SEQ, 3),
+        "AutoModelForQuestionAnswering": (BATCH, SEQ),
+    }[auto_class]
+    assert logits_of(output).shape == expected_shape
+    if auto_class == "AutoModel":
+        assert output.pooler_output.shape == (BATCH, 32)
+        (output.last_hidden_state.sum() + output.pooler_output.sum()).backward()
+        assert all(p.grad is not None and p.grad.any() for p in model.parameters())
+        return
+    if auto_class == "AutoModelForPreTraining":
+        assert output.seq_relationship_logits.shape == (BATCH, 2)
+    if auto_class == "AutoModelForQuestionAnswering":
+        assert output.end_logits.shape == (BATCH, SEQ)
+    assert_every_parameter_gets_a_gradient(model, {**inputs, **labels_for(auto_class, config)})
+
+
+@pytest.mark.parametrize(
+    "num_labels, labels, problem_type",
+    [
+        (1, torch.tensor([0.5, 3.0, 1.25]), "regression"),
+        (3, torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), "multi_label_classification"),
+        (3, torch.tensor([2, 0, 1]), "single_label_classification"),
+    ],
+)
+def test_sequence_classification_problem_types(num_labels, labels, problem_type):
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_config(tiny_config(num_labels=num_labels))
+    output = model(**encoder_inputs(), labels=labels)
+    assert model.config.problem_type == problem_type
+    logits = output.logits.detach()
+    expected = {
+        "regression": lambda: torch.nn.functional.mse_loss(logits.squeeze(-1), labels),
+        "multi_label_classification": lambda: torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, labels
+        ),
+        "single_label_classification": lambda: torch.nn.functional.cross_entropy(logits, labels),
+    }[problem_type]()
+    torch.testing.assert_close(output.loss.detach(), expected)
+
+
+def test_mlm_decoder_is_tied_to_the_input_embeddings():
+    model = transformers.AutoModelForPreTraining.from_config(tiny_config())
+    assert model.mlm_head.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    untied = transformers.AutoModelForPreTraining.from_config(tiny_config(tie_word_embeddings=False))
+    assert untied.mlm_head.decoder.weight is not untied.bert.embeddings.word_embeddings.weight
+
+
+def test_save_reload_and_remote_code_give_identical_logits(tmp_path):
+    torch.manual_seed(0)
+    model = transformers.AutoModelForPreTraining.from_config(tiny_config(num_labels=3))
+    inputs = encoder_inputs()
+    directory = assert_save_reload_identical(model, "AutoModelForPreTraining", inputs, tmp_path)
+    for name in ("modeling_bert.py", "configuration_bert.py", "model.safetensors"):
+        assert (directory / name).is_file(), name
+
+    # Every head loads the pretraining checkpoint (heads it lacks are freshly initialised): compute the
+    # reference logits with hf_recipes, then compare against remote code in a process without it.
+    expected = {}
+    for auto_class in HEADS:
+        torch.manual_seed(0)
+        head = getattr(transformers, auto_class).from_pretrained(directory).eval()
+        head.save_pretrained(directory / auto_class)
+        with torch.no_grad():
+            expected[auto_class] = logits_of(head(**inputs))
+    assert_remote_code_identical({c: directory / c for c in HEADS}, inputs, expected)
+
+
+def test_pad_tokens_do_not_change_real_token_states():
+    torch.manual_seed(0)
+    model = transformers.AutoModel.from_config(tiny_config()).eval()
+    inputs = encoder_inputs()
+    with torch.no_grad():
+        padded = model(**inputs).last_hidden_state
+        for row in range(BATCH):
+            length = int(inputs["attention_mask"][row].sum())
+            alone = model(**{k: v[row : row + 1, :length] for k, v in inputs.items()}).last_hidden_state
+            torch.testing.assert_close(padded[row : row + 1, :length], alone, rtol=0, atol=1e-5)
+            # and whatever the pad ids are
+            noisy = {k: v[row : row + 1].clone() for k, v in inputs.items()}
+            noisy["input_ids"][0, length:] = 7
+            torch.testing.assert_close(model(**noisy).last_hidden_state[:, :length], alone, rtol=0, atol=1e-5)
+
+
+def test_eager_and_sdpa_agree_and_eager_returns_attention_probabilities():
+    torch.manual_seed(0)
+    sdpa = transformers.AutoModel.from_config(tiny_config()).eval()
+    eager = transformers.AutoModel.from_config(tiny_config(), attn_implementation="eager").eval()
+    eager.load_state_dict(sdpa.state_dict())
+    inputs = encoder_inputs()
+    with torch.no_grad():
+        out = eager(**inputs, output_attentions=True, output_hidden_states=True)
+        torch.testing.assert_close(out.last_hidden_state, sdpa(**inputs).last_hidden_state, rtol=0, atol=1e-5)
+    assert len(out.attentions) == 2 and out.attentions[0].shape == (BATCH, 4, SEQ, SEQ)
+    assert len(out.hidden_states) == 3
+    probs = out.attentions[0]
+    torch.testing.assert_close(probs.sum(-1), torch.ones(BATCH, 4, SEQ))
+    assert probs[1, :, :, -3:].abs().max() == 0  # no attention on pads
+
+
+# --- parity with transformers' own BERT --------------------------------------------------------------
+
+# transformers BertForPreTraining parameter name -> ours (the decoder weight is tied, the decoder bias is
+# transformers' separate `cls.predictions.bias`).
+BERT_RENAMES = [
+    (r"^bert\.embeddings\.LayerNorm\.", "bert.embeddings.layer_norm."),
+    (r"^bert\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.", r"bert.layers.\1.attention.\2."),
+    (r"^bert\.encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"bert.layers.\1.attention.output."),
+    (
+        r"^bert\.encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.",
+        r"bert.layers.\1.attention_layer_norm.",
+    ),
+    (r"^bert\.encoder\.layer\.(\d+)\.intermediate\.dense\.", r"bert.layers.\1.intermediate."),
+    (r"^bert\.encoder\.layer\.(\d+)\.output\.dense\.", r"bert.layers.\1.output."),
+    (r"^bert\.encoder\.layer\.(\d+)\.output\.LayerNorm\.", r"bert.layers.\1.output_layer_norm."),
+    (r"^cls\.predictions\.transform\.dense\.", "mlm_head.dense."),
+    (r"^cls\.predictions\.transform\.LayerNorm\.", "mlm_head.layer_norm."),
+    (r"^cls\.predictions\.bias$", "mlm_head.decoder.bias"),
+    (r"^cls\.seq_relationship\.", "nsp_head."),
+]
+
+
+def test_logits_match_transformers_bert_for_pretraining():
+    torch.manual_seed(0)
+    reference_config = transformers.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        hidden_act="gelu",
+    )
+    reference = transformers.BertForPreTraining(reference_config).eval()
+    ours = transformers.AutoModelForPreTraining.from_config(tiny_config()).eval()
+
+    state = {}
+    for name, tensor in reference.state_dict().items():
+        if name.startswith("cls.predictions.decoder.") or name.endswith(("position_ids", "token_type_ids")):
+            continue  # tied to the embeddings and to `cls.predictions.bias` / non-persistent buffers
+        for pattern, replacement in BERT_RENAMES:
+            name = re.sub(pattern, replacement, name)
+        state[name] = tensor
+    missing, unexpected = ours.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) == {"mlm_head.decoder.weight"}  # tied, filled from the embeddings
+
+    inputs = encoder_inputs()
+    with torch.no_grad():
+        expected, got = reference(**inputs), ours(**inputs)
+    torch.testing.assert_close(got.prediction_logits, expected.prediction_logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        got.seq_relationship_logits, expected.seq_relationship_logits, rtol=0, atol=1e-5
+    )
