@@ -121,7 +121,17 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # key=value overrides may come before or after the options; argparse alone cannot interleave them with a
+    # sub-command's options, so the leftovers of parse_known_args are taken as overrides.
+    args, extra = parser.parse_known_args(argv)
+    unknown = [
+        arg for arg in extra if arg.startswith("-") or "=" not in arg or not hasattr(args, "overrides")
+    ]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     try:
         return _resolve(args.verb)(args) or 0
     except UserError as error:

@@ -2,7 +2,7 @@
 
 A family is a sub-package here with `configuration_<arch>.py` + `modeling_<arch>.py` and an `__init__` that
 names `CONFIG_CLASS`, `MODELING` (the modeling module, whose `AUTO_MAP` lists every head and its Auto class)
-and a one-line `DESCRIPTION`. Every such sub-package is found and registered on import: adding an
+a one-line `DESCRIPTION` and `SIZES` (named config presets: tiny, base, ...). Every such sub-package is found and registered on import: adding an
 architecture is adding its folder, nothing else.
 """
 
@@ -26,6 +26,7 @@ class Family:
     config_class: type
     heads: tuple[Head, ...]
     description: str
+    sizes: dict[str, dict]  # named presets of config fields, e.g. {"base": {"hidden_size": 768, ...}}
 
     def head(self, auto_class: str) -> type:
         for head in self.heads:
@@ -47,7 +48,8 @@ def _register(family: ModuleType) -> Family:
         getattr(transformers, auto_name).register(config_class, model_class, exist_ok=True)
         model_class.register_for_auto_class(auto_name)
         heads.append(Head(auto_name, model_class))
-    return Family(config_class.model_type, config_class, tuple(heads), family.DESCRIPTION)
+    sizes = getattr(family, "SIZES", {})
+    return Family(config_class.model_type, config_class, tuple(heads), family.DESCRIPTION, sizes)
 
 
 def _discover() -> list[ModuleType]:

@@ -13,6 +13,24 @@ CONFIG_CLASS = HfrGPTConfig
 MODELING = modeling_gpt
 DESCRIPTION = "GPT-style causal decoder (Radford et al. 2018/2019): pre-LN (GPT-2) or post-LN (GPT-1)"
 
+
+def _size(layers: int, width: int, heads: int, **extra) -> dict:
+    return dict(n_layer=layers, n_embd=width, n_head=heads, **extra)
+
+
+# The small ones follow minGPT's names; gpt1 is GPT-1 (post-LN, 512 positions, GELU), gpt2* are GPT-2's sizes.
+SIZES = {
+    "nano": _size(3, 48, 3),
+    "micro": _size(4, 128, 4),
+    "mini": _size(6, 192, 6),
+    "gopher-44m": _size(8, 512, 16),
+    "gpt1": _size(12, 768, 12, n_positions=512, layer_norm_position="post", activation_function="gelu"),
+    "gpt2": _size(12, 768, 12),
+    "gpt2-medium": _size(24, 1024, 16),
+    "gpt2-large": _size(36, 1280, 20),
+    "gpt2-xl": _size(48, 1600, 25),
+}
+
 __all__ = [
     "HfrGPTConfig",
     "HfrGPTModel",

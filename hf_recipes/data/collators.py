@@ -1,0 +1,74 @@
+"""Collators: only what transformers lacks.
+
+BERT pretraining uses `DataCollatorForPreTraining` below. Causal-LM blocks from
+`pretraining.pack_for_causal_lm` all have the same length and already carry `labels` (and `position_ids`),
+so they need no collator of ours: use `transformers.default_data_collator`, which stacks every column.
+`DataCollatorForLanguageModeling(mlm=False)` would do for unpacked, padded text, but it rebuilds the labels
+from the inputs (discarding the -100 that packing puts at document starts), drops the labels of every token
+equal to the pad token (all EOS labels when pad = eos, as with GPT-2's tokenizer), and does not pad
+`position_ids`.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from tokenizers import models
+from transformers import DataCollatorForLanguageModeling
+
+from ..errors import UserError
+
+
+@dataclass
+class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
+    """Pads BERT pretraining instances and masks them for MLM anew at every batch (so every epoch sees new
+    masks), passing `token_type_ids` and `next_sentence_label` through.
+
+    It is transformers' `DataCollatorForLanguageModeling` (mlm=True): each token is selected with probability
+    `mlm_probability` (0.15) and a selected token becomes [MASK] with probability `mask_replace_prob` (0.8), a
+    random token with probability `random_replace_prob` (0.1), or stays as it is; `labels` holds the original
+    id at selected positions and -100 elsewhere. Special tokens ([CLS], [SEP], [PAD], [UNK], ...) are never
+    selected; they are found by id, so instances need no `special_tokens_mask` column.
+
+    Two changes, both for whole-word masking (`whole_word_mask=True`), where a word is a piece followed by its
+    `##` continuation pieces (WordPiece tokenizers only):
+    - words come from the ids themselves: transformers groups pieces from an `offset_mapping`, which NSP
+      instances built from token ids do not have (and which would glue punctuation to the word before it);
+    - the 80/10/10 split still applies to every token of a selected word, as in google-research/bert
+      (transformers switches to 100% [MASK] under whole-word masking).
+    As in transformers, each word is selected with probability `mlm_probability`, which in expectation selects
+    that share of the tokens too, as BERT's whole-word masking does.
+    """
+
+    def __post_init__(self):
+        if self.return_tensors != "pt":
+            raise ValueError("DataCollatorForPreTraining builds PyTorch batches only (return_tensors='pt')")
+        whole_word_mask, self.whole_word_mask = self.whole_word_mask, False
+        super().__post_init__()  # validates the probabilities without turning off the 10% random / 10% kept
+        self.whole_word_mask = whole_word_mask
+        self._special_ids = torch.tensor(sorted(self.tokenizer.all_special_ids))
+        if whole_word_mask:
+            model = self.tokenizer.backend_tokenizer.model
+            if not isinstance(model, models.WordPiece):
+                raise UserError(
+                    f"whole-word masking needs a WordPiece tokenizer ('##' continuation pieces), not {type(model).__name__}"
+                )
+            is_continuation = torch.zeros(len(self.tokenizer), dtype=torch.bool)
+            for token, token_id in self.tokenizer.get_vocab().items():
+                is_continuation[token_id] = token.startswith(model.continuing_subword_prefix)
+            self._is_continuation = is_continuation
+
+    def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
+        if special_tokens_mask is None:
+            special_tokens_mask = torch.isin(inputs, self._special_ids)
+        if self.whole_word_mask:
+            offset_mapping = self._piece_offsets(inputs)
+        return super().torch_mask_tokens(
+            inputs, special_tokens_mask=special_tokens_mask, offset_mapping=offset_mapping
+        )
+
+    def _piece_offsets(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(start, end) offsets that transformers' whole-word masking reads as words: a `##` piece starts
+        where the piece before it ends; any other token starts one character later (after a space)."""
+        ends = 2 * torch.arange(1, inputs.shape[1] + 1).expand_as(inputs)
+        starts = ends - 2 + (~self._is_continuation[inputs]).long()
+        return torch.stack([starts, ends], dim=-1)

@@ -1,0 +1,163 @@
+"""A recipe's corpus as a `DatasetDict` of documents (column "text", one document per row).
+
+The source is either local files (with `--data-dir`, or when the recipe names no Hub dataset) or a Hub
+dataset (for users with network). Both go through `datasets` and are cached: the documents are built by
+`Dataset.from_generator`, whose cache key includes each file's size and modification time, so an edited
+file is read again and an unchanged one is not.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset
+
+from ..errors import UserError
+from ..recipe import DataSpec
+from .pretraining import split_documents
+
+# File extension -> the `datasets` builder that reads it.
+TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> DatasetDict:
+    """Splits "train" and (when the source has one, or `validation_fraction` carves one) "validation"."""
+    use_local = data_dir is not None or spec.hub is None
+    if use_local and not spec.local:
+        raise UserError("data.local: the recipe names no local files to read from --data-dir")
+    splits = {}
+    names = spec.local if use_local else (spec.hub.splits or {"train": "train", "validation": "validation"})
+    for split in names:
+        if use_local:
+            files = _local_files(spec, split, data_dir)
+            stamps = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+            splits[split] = Dataset.from_generator(
+                _documents_from_files,
+                gen_kwargs={"stamps": stamps, "spec": _grouping(spec)},
+                split="train",
+            )
+        else:
+            splits[split] = Dataset.from_generator(
+                _documents_from_hub,
+                gen_kwargs={"hub": (spec.hub.path, spec.hub.name, names[split]), "spec": _grouping(spec)},
+                split="train",
+            )
+    if "train" not in splits:
+        raise UserError(f"data: no `train` split among {sorted(splits)}")
+    documents = DatasetDict(splits)
+    if "validation" not in documents and spec.validation_fraction:
+        documents = _carve_validation(documents["train"], spec.validation_fraction)
+    for split, dataset in documents.items():
+        if len(dataset) == 0:
+            raise UserError(
+                f"data: the {split} split has no documents (empty files, or a wrong text_column?)"
+            )
+    return documents
+
+
+def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[Path]:
+    entries = spec.local[split]
+    root = Path(data_dir) if data_dir is not None else Path.cwd()
+    files = []
+    for entry in [entries] if isinstance(entries, str) else entries:
+        path = Path(entry).expanduser()
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            raise UserError(f"data.local.{split}: file not found: {path}")
+        if path.suffix not in (".txt", "", *TABLE_BUILDERS):
+            raise UserError(
+                f"data.local.{split}: {path.name}: unsupported format; use .txt, {', '.join(TABLE_BUILDERS)}"
+            )
+        files.append(path)
+    return files
+
+
+def _grouping(spec: DataSpec) -> dict:
+    # Only what changes the documents goes into the generator's arguments (and so into its cache key).
+    return {
+        "boundary": spec.document_boundary,
+        "title_pattern": spec.title_pattern,
+        "text_column": spec.text_column,
+    }
+
+
+def _documents_from_files(stamps: list[tuple[str, int, int]], spec: dict):
+    for path, _size, _mtime in stamps:
+        path = Path(path)
+        if path.suffix in TABLE_BUILDERS:
+            yield from _group(_table_rows(path, spec["text_column"]), spec, whole="\n")
+        else:
+            text = path.read_text(encoding="utf-8")
+            if spec["boundary"] == "file":
+                yield {"text": text}  # exactly as written: char-level LMs learn the layout too
+            else:
+                yield from _group(text.splitlines(), spec, whole=None)
+
+
+def _documents_from_hub(hub: tuple[str, str | None, str], spec: dict):
+    path, name, split = hub
+    try:
+        rows = load_dataset(path, name, split=split)
+    except Exception as error:  # network, a wrong name or split: one line, not the datasets traceback
+        message = " ".join(str(error).split())[:300]
+        raise UserError(
+            f"data.hub: cannot load {path}{'/' + name if name else ''} split {split!r}: {message}"
+        ) from None
+    if spec["text_column"] not in rows.column_names:
+        raise UserError(
+            f"data.text_column: {path} has no column {spec['text_column']!r}; it has {rows.column_names}"
+        )
+    yield from _group(rows[spec["text_column"]], spec, whole="")
+
+
+def _group(rows: list[str], spec: dict, whole: str | None):
+    """Documents from rows of text: the whole source as one (its rows joined by `whole`), one per row, or
+    split at blank lines / titles."""
+    boundary = spec["boundary"]
+    if boundary == "file":
+        yield {"text": whole.join(rows)}
+    elif boundary == "row":
+        for row in rows:
+            if row.strip():
+                yield {"text": row}
+    else:
+        for document in split_documents(rows, boundary=boundary, title_pattern=spec["title_pattern"]):
+            yield {"text": "\n".join(document)}
+
+
+def _table_rows(path: Path, column: str) -> list[str]:
+    builder = TABLE_BUILDERS[path.suffix]
+    kwargs = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
+    table = load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    if column not in table.column_names:
+        raise UserError(f"{path}: no column {column!r} (data.text_column); columns: {table.column_names}")
+    return [text for text in table[column] if text is not None]
+
+
+def _carve_validation(train: Dataset, fraction: float) -> DatasetDict:
+    """The last `fraction` of the training text becomes validation: of its characters when the corpus is one
+    document (nanoGPT's 90/10 split of tinyshakespeare), else of its documents, in order (no shuffling, so
+    validation text never neighbours training text)."""
+    if not 0 < fraction < 1:
+        raise UserError(f"data.validation_fraction: expected a number between 0 and 1, got {fraction}")
+    if len(train) == 1:
+        text = train[0]["text"]
+        cut = int(len(text) * (1 - fraction))
+        return DatasetDict(
+            train=Dataset.from_dict({"text": [text[:cut]]}),
+            validation=Dataset.from_dict({"text": [text[cut:]]}),
+        )
+    cut = int(len(train) * (1 - fraction))
+    if cut == 0 or cut == len(train):
+        raise UserError(
+            f"data.validation_fraction: {fraction} of {len(train)} documents leaves a split empty"
+        )
+    return DatasetDict(train=train.select(range(cut)), validation=train.select(range(cut, len(train))))
+
+
+def num_proc(spec: DataSpec) -> int | None:
+    """datasets.map workers: the recipe's choice, else none (the machines here have 2 cores)."""
+    if spec.num_proc is not None:
+        return spec.num_proc
+    return None if (os.cpu_count() or 1) <= 2 else min(8, (os.cpu_count() or 1) // 2)

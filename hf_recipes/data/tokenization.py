@@ -1,0 +1,222 @@
+"""Train tokenizers on a corpus with 🤗 tokenizers, or load existing ones.
+
+Four kinds, each set up as the model family that made it famous:
+
+- `"wordpiece"`: BERT. BertNormalizer (lowercasing by default, as bert-base-uncased), BertPreTokenizer, `##`
+  continuation pieces, [PAD] [UNK] [CLS] [SEP] [MASK], and a post-processor that builds
+  `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` with token_type_ids 0 for A and 1 for B.
+- `"bpe"`: GPT-2's byte-level BPE. Every string is encodable (no unknown tokens) and decodes back exactly.
+  `<|endoftext|>` is bos, eos and unk, as in GPT-2; a separate `<|pad|>` is the pad token, so padding can
+  be told apart from the end-of-document token (labels at EOS are then never dropped as padding).
+- `"char"`: one token per character seen in the corpus (sorted, as nanoGPT's shakespeare_char), plus
+  `<|endoftext|>` (bos/eos), `<|pad|>` and `<|unk|>`; decoding gives the text back exactly.
+- `"unigram"`: SentencePiece-style Unigram LM over Metaspace (`▁`) pieces, with ALBERT's special tokens
+  (`<pad>`, `<unk>`, [CLS] = bos, [SEP] = eos, [MASK]) and BERT's pair template, so it serves both BERT-style
+  and GPT-style models.
+
+Every tokenizer is a `PreTrainedTokenizerFast` that `save_pretrained` writes and `AutoTokenizer` reads back
+unchanged; `special_token_ids` gives the ids to write into a model config.
+"""
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from ..errors import UserError
+
+TOKENIZER_KINDS = ("wordpiece", "bpe", "char", "unigram")
+
+# Role -> token, in the order the tokens get their ids (so [PAD] is 0 for BERT, as its config expects).
+_DEFAULT_SPECIAL_TOKENS = {
+    "wordpiece": {
+        "pad_token": "[PAD]",
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+    },
+    "bpe": {
+        "bos_token": "<|endoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|pad|>",
+    },
+    "char": {
+        "bos_token": "<|endoftext|>",
+        "eos_token": "<|endoftext|>",
+        "pad_token": "<|pad|>",
+        "unk_token": "<|unk|>",
+    },
+    "unigram": {
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+        "bos_token": "[CLS]",
+        "eos_token": "[SEP]",
+    },
+}
+_SPECIAL_ROLES = ("pad_token", "unk_token", "bos_token", "eos_token", "cls_token", "sep_token", "mask_token")
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    kind: str,
+    vocab_size: int | None = None,
+    *,
+    lowercase: bool | None = None,
+    min_frequency: int = 2,
+    special_tokens: Mapping[str, str] | None = None,
+) -> PreTrainedTokenizerFast:
+    """Train a `kind` tokenizer ("wordpiece", "bpe", "char" or "unigram") on `texts` (read once).
+
+    vocab_size: the target vocabulary including special tokens; required for the subword kinds. For "char"
+        the vocabulary is every character of the corpus, and `vocab_size`, if given, is only checked as an
+        upper bound.
+    lowercase: lowercase before anything else; `None` means the kind's usual choice (True for "wordpiece", as
+        bert-base-uncased; False otherwise, so BPE and char tokenizers reproduce the text exactly).
+    min_frequency: how often a merge/piece must occur to enter the vocabulary ("wordpiece" and "bpe";
+        🤗 tokenizers' Unigram trainer has no such setting, and "char" keeps every character).
+    special_tokens: overrides of the kind's default special tokens by role, e.g. `{"pad_token": "<pad>"}`;
+        roles are pad/unk/bos/eos/cls/sep/mask_token.
+    """
+    if kind not in TOKENIZER_KINDS:
+        raise UserError(f"tokenizer kind {kind!r} is not one of {', '.join(TOKENIZER_KINDS)}")
+    unknown = set(special_tokens or {}) - set(_SPECIAL_ROLES)
+    if unknown:
+        raise UserError(
+            f"unknown special token role(s) {sorted(unknown)}: allowed are {', '.join(_SPECIAL_ROLES)}"
+        )
+    if kind != "char" and (vocab_size is None or vocab_size < 1):
+        raise UserError(f"a {kind} tokenizer needs a positive vocab_size, got {vocab_size!r}")
+    specials = {**_DEFAULT_SPECIAL_TOKENS[kind], **(special_tokens or {})}
+    special_list = list(dict.fromkeys(specials.values()))  # ids in this order, duplicates (bos = eos) once
+    lowercase = (kind == "wordpiece") if lowercase is None else lowercase
+
+    if kind == "char":
+        tokenizer = _char_tokenizer(texts, special_list, specials["unk_token"], lowercase, vocab_size)
+    else:
+        tokenizer, trainer = _untrained_subword_tokenizer(
+            kind, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
+        )
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+    if "cls_token" in specials:  # BERT's input layout, with segment ids
+        cls, sep = specials["cls_token"], specials["sep_token"]
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, tokenizer.token_to_id(cls)), (sep, tokenizer.token_to_id(sep))],
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        **specials,
+        model_input_names=(
+            ["input_ids", "token_type_ids", "attention_mask"]
+            if "cls_token" in specials
+            else ["input_ids", "attention_mask"]
+        ),
+        # Only WordPiece loses the spacing around punctuation; the others must decode to the text verbatim.
+        clean_up_tokenization_spaces=kind == "wordpiece",
+    )
+
+
+def _untrained_subword_tokenizer(
+    kind: str, vocab_size: int, min_frequency: int, special_list: list[str], unk_token: str, lowercase: bool
+) -> tuple[Tokenizer, trainers.Trainer]:
+    """The pipeline (normalizer, pre-tokenizer, model, decoder) of a subword kind, and the trainer that learns
+    its vocabulary."""
+    if kind == "wordpiece":
+        tokenizer = Tokenizer(models.WordPiece(unk_token=unk_token))
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece(prefix="##")
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=special_list,
+            continuing_subword_prefix="##",
+            show_progress=False,
+        )
+    elif kind == "bpe":
+        tokenizer = Tokenizer(models.BPE())
+        if lowercase:
+            tokenizer.normalizer = normalizers.Lowercase()
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=special_list,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+    else:  # unigram
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.normalizer = normalizers.Sequence(
+            [normalizers.NFKC(), *([normalizers.Lowercase()] if lowercase else [])]
+        )
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size,
+            special_tokens=special_list,
+            unk_token=unk_token,
+            show_progress=False,
+        )
+    return tokenizer, trainer
+
+
+def _char_tokenizer(
+    texts: Iterable[str], special_list: list[str], unk_token: str, lowercase: bool, vocab_size: int | None
+) -> Tokenizer:
+    """A WordLevel tokenizer whose words are single characters: the special tokens first, then every character
+    of the corpus in sorted order; decoding concatenates the characters back."""
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(text.lower() if lowercase else text)
+    vocab = {token: i for i, token in enumerate(special_list + sorted(chars - set(special_list)))}
+    if vocab_size is not None and len(vocab) > vocab_size:
+        raise UserError(
+            f"the corpus has {len(vocab) - len(special_list)} distinct characters, which with "
+            f"{len(special_list)} special tokens exceed vocab_size={vocab_size}: raise vocab_size or leave it unset"
+        )
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unk_token))
+    if lowercase:
+        tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(
+        Regex(r"[\s\S]"), behavior="isolated"
+    )  # [\s\S]: newlines too
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.add_special_tokens(special_list)
+    return tokenizer
+
+
+def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """The ids of the tokenizer's special tokens, keyed as model configs name them (`pad_token_id`,
+    `bos_token_id`, `eos_token_id`, `unk_token_id`, `cls_token_id`, `sep_token_id`, `mask_token_id`); roles the
+    tokenizer does not have are left out."""
+    ids = {f"{role}_id": getattr(tokenizer, f"{role}_id") for role in _SPECIAL_ROLES}
+    return {name: token_id for name, token_id in ids.items() if token_id is not None}
+
+
+def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
+    """`AutoTokenizer.from_pretrained(name_or_path)` (a saved directory or a Hub id), with a one-line UserError
+    when it cannot be found."""
+    name = str(name_or_path)
+    # Hub ids are "name" or "owner/name": anything else that names no folder fails here, without the Hub retries.
+    looks_local = Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
+    if looks_local and not Path(name).expanduser().is_dir():
+        raise UserError(
+            f"tokenizer directory {name} does not exist: give a folder written by save_pretrained or a Hub id"
+        )
+    try:
+        return AutoTokenizer.from_pretrained(str(Path(name).expanduser()) if looks_local else name)
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"cannot load tokenizer {name!r} (a folder written by save_pretrained or a Hub id): {reason}"
+        ) from err

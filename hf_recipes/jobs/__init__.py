@@ -1,0 +1,1 @@
+"""Training jobs: recipe → Trainer → output directory. One module per CLI verb."""

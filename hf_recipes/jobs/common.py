@@ -1,0 +1,123 @@
+"""What every training job shares: the output directory, TrainingArguments, resuming, and the files a
+finished run leaves behind (metrics.json, log_history.json, loss.png)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from ..errors import UserError
+from ..plots import plot_loss
+from ..recipe import yaml_load
+
+# Training settings that may change between attempts of the same run (to train longer, log differently,
+# push, or evaluate with another batch size) without making the checkpoints in the directory a different run.
+RESUMABLE_CHANGES = {
+    "max_steps",
+    "num_train_epochs",
+    "logging_steps",
+    "eval_steps",
+    "save_steps",
+    "save_total_limit",
+    "push_to_hub",
+    "hub_model_id",
+    "hub_strategy",
+    "hub_private_repo",
+    "report_to",
+    "dataloader_num_workers",
+    "per_device_eval_batch_size",
+    "disable_tqdm",
+}
+
+
+def prepare_output_dir(output_dir: Path, resolved: dict[str, Any], recipe_yaml: str) -> str | None:
+    """Create `output_dir` for this run and write recipe.yaml; if it holds an earlier attempt of the same
+    recipe, return its last checkpoint to resume from. A directory holding anything else is refused, so a
+    run never mixes its files with another's."""
+    previous = output_dir / "recipe.yaml"
+    if output_dir.exists() and any(output_dir.iterdir()):
+        if not previous.is_file():
+            raise UserError(
+                f"output_dir {output_dir}: exists and is not an hf-recipes run; choose another --output-dir"
+            )
+        differences = _differences(yaml_load(previous.read_text()) or {}, resolved)
+        if differences:
+            raise UserError(
+                f"output_dir {output_dir}: holds a run of a different recipe ({', '.join(differences[:4])} differ); "
+                "choose another --output-dir or delete it"
+            )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_text(previous, recipe_yaml)
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        if prefix == "training." and key in RESUMABLE_CHANGES:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differences(a, b, f"{path}.")
+        elif a != b:
+            keys.append(path)
+    return keys
+
+
+def training_arguments(training: dict[str, Any], output_dir: Path, **defaults: Any) -> TrainingArguments:
+    """TrainingArguments from the recipe's `training` section over the job's `defaults`."""
+    values = {**defaults, **training, "output_dir": str(output_dir)}
+    try:
+        (args,) = HfArgumentParser(TrainingArguments).parse_dict(values, allow_extra_keys=False)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"training: {' '.join(str(error).split())}") from None
+    return args
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically: a reader (or a crash) sees the old file or the new one, never half of one."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(text)
+    os.chmod(handle.name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+    os.replace(handle.name, path)
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def finish_run(output_dir: Path, log_history: list[dict], metrics: dict[str, float], title: str) -> dict:
+    """Write log_history.json, loss.png and, last, metrics.json (its presence marks a finished run)."""
+    write_json(output_dir / "log_history.json", log_history)
+    evaluations = [(entry["eval_loss"], entry["step"]) for entry in log_history if "eval_loss" in entry]
+    if evaluations:
+        best, step = min(evaluations)
+        metrics = {**metrics, "best_eval_loss": best, "best_eval_step": step}
+    plot_loss(log_history, output_dir / "loss.png", title)
+    metrics = {key: _plain(value) for key, value in metrics.items()}
+    write_json(output_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(loss) if loss < 50 else float("inf")

@@ -1,0 +1,333 @@
+"""`hf-recipes pretrain RECIPE`: self-supervised pretraining of a model family on a corpus, on `Trainer`.
+
+    recipe ─▶ documents (local files / Hub) ─▶ tokenizer (trained or loaded)
+           ─▶ examples: BERT MLM+NSP instances, or causal-LM blocks (datasets.map, cached)
+           ─▶ Trainer(model from the AutoClasses, collator) ─▶ output directory
+
+Runs the same under `accelerate launch -m hf_recipes pretrain ...` (Trainer takes the processes from the
+launcher; dataset building happens on the main process first, the others read its cache). Re-running the
+same command after an interruption resumes from the last checkpoint in the output directory.
+
+The output directory holds the model (safetensors + config with auto_map + its code), the tokenizer,
+recipe.yaml (the resolved recipe), metrics.json, log_history.json, loss.png, and for causal LMs samples.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import transformers
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
+from transformers import Trainer, TrainerCallback, default_data_collator
+
+from ..data.collators import DataCollatorForPreTraining
+from ..data.loading import load_documents, num_proc
+from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
+from ..data.tokenization import load_tokenizer, special_token_ids, train_tokenizer
+from ..errors import UserError
+from ..hub import push_after_training
+from ..models import REGISTRY
+from ..recipe import PretrainRecipe, dump_recipe, load_pretrain_recipe
+from .common import finish_run, perplexity, prepare_output_dir, training_arguments, write_text
+
+# Which Auto class (head) each objective trains.
+HEADS = {
+    "mlm_nsp": "AutoModelForPreTraining",
+    "mlm": "AutoModelForMaskedLM",
+    "causal_lm": "AutoModelForCausalLM",
+}
+
+# TrainingArguments the recipe does not have to repeat (it can override each of them).
+DEFAULTS = dict(
+    report_to="none",
+    logging_steps=50,
+    save_strategy="steps",
+    save_steps=500,
+    save_total_limit=2,
+    dataloader_num_workers=0,
+    dataloader_pin_memory=torch.cuda.is_available(),
+)
+
+
+def main(args: argparse.Namespace) -> int:
+    metrics = run(args.recipe, args.overrides, data_dir=args.data_dir, output_dir=args.output_dir)
+    shown = {k: v for k, v in metrics.items() if k.startswith(("eval_", "best_", "perplexity", "train_tok"))}
+    print(f"done: {metrics['output_dir']}\n" + "\n".join(f"  {k} = {v}" for k, v in sorted(shown.items())))
+    return 0
+
+
+def run(
+    recipe_name: str,
+    overrides: list[str] | dict = (),
+    *,
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+    callbacks: list[TrainerCallback] = (),
+) -> dict:
+    """Run a pretraining recipe end to end; returns the metrics written to metrics.json."""
+    recipe, resolved = load_pretrain_recipe(recipe_name, overrides, data_dir=data_dir, output_dir=output_dir)
+    family = REGISTRY[recipe.model.type]
+    head = HEADS[recipe.objective.type]
+    if head not in {h.auto_class for h in family.heads}:
+        raise UserError(
+            f"objective {recipe.objective.type} needs a {head} head, which {family.model_type} lacks"
+        )
+    out = Path(recipe.output_dir)
+    args = training_arguments(recipe.training, out, **DEFAULTS)
+    transformers.set_seed(args.seed)
+
+    # Read the data before touching the output directory: a missing file must not leave a half-made run.
+    documents = load_documents(recipe.data, recipe.data_dir)
+    resume_from = prepare_output_dir(out, resolved, _header(recipe_name, overrides) + dump_recipe(resolved))
+    tokenizer = _tokenizer(recipe, documents["train"], out, args)
+    config = _model_config(recipe, family, tokenizer)
+    with args.main_process_first(desc="building the training examples"):
+        examples = _examples(recipe, documents, tokenizer, args.seed)
+
+    model = getattr(transformers, head).from_config(config)
+    masked = recipe.objective.type != "causal_lm"
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=examples["train"],
+        eval_dataset=examples.get("validation"),
+        data_collator=_collator(recipe, tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=_masked_lm_metrics if masked else None,
+        preprocess_logits_for_metrics=_reduce_masked_lm_logits if masked else None,
+        callbacks=list(callbacks),
+    )
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model()  # model + code + tokenizer into output_dir
+
+    metrics = {**train_result.metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
+    if recipe.objective.type == "causal_lm":
+        metrics["train_tokens_per_second"] = metrics["train_samples_per_second"] * recipe.objective.block_size
+    if "validation" in examples:
+        evaluation = trainer.evaluate()
+        metrics.update(evaluation)
+        # for BERT, eval_loss is MLM + NSP: its perplexity is the masked LM's
+        metrics["perplexity"] = perplexity(evaluation["eval_mlm_loss" if masked else "eval_loss"])
+    if trainer.is_world_process_zero():
+        if recipe.objective.type == "causal_lm":
+            write_text(out / "samples.txt", _samples(trainer.model, tokenizer, recipe))
+        metrics = finish_run(
+            out, trainer.state.log_history, metrics, title=f"{out.name}: {recipe.objective.type}"
+        )
+    push_after_training(trainer, out, commit_message=f"hf-recipes pretrain {Path(recipe_name).stem}")
+    return metrics
+
+
+def _header(recipe_name: str, overrides) -> str:
+    given = (
+        " ".join(overrides)
+        if not isinstance(overrides, dict)
+        else " ".join(f"{k}={v}" for k, v in overrides.items())
+    )
+    return f"# resolved from {recipe_name}{' with ' + given if given else ''}\n# re-run: hf-recipes pretrain <this file>\n"
+
+
+def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
+    """The saved tokenizer of an earlier attempt (resuming must not re-train it), a trained one, or a loaded one."""
+    spec = recipe.tokenizer
+    if (out / "tokenizer_config.json").is_file():
+        return load_tokenizer(str(out.resolve()))
+    if spec.name_or_path is not None:
+        tokenizer = load_tokenizer(spec.name_or_path)
+    else:
+        with args.main_process_first(desc="training the tokenizer"):
+            tokenizer = train_tokenizer(
+                (row["text"] for row in train_documents),
+                spec.train,
+                spec.vocab_size,
+                lowercase=spec.lowercase,
+                min_frequency=spec.min_frequency,
+                special_tokens=spec.special_tokens or None,
+            )
+    objective = recipe.objective
+    # Pipelines truncate to this: the longest input the model was trained on.
+    tokenizer.model_max_length = (
+        objective.block_size if objective.type == "causal_lm" else objective.max_seq_length
+    )
+    if args.process_index == 0:
+        tokenizer.save_pretrained(out)
+    return tokenizer
+
+
+def _model_config(recipe: PretrainRecipe, family, tokenizer):
+    spec = recipe.model
+    if "vocab_size" in spec.config and spec.config["vocab_size"] != len(tokenizer):
+        raise UserError(
+            f"model.config.vocab_size: {spec.config['vocab_size']} != the tokenizer's {len(tokenizer)}; leave it out"
+        )
+    fields = set(family.config_class.__dataclass_fields__)
+    specials = {name: token_id for name, token_id in special_token_ids(tokenizer).items() if name in fields}
+    values = {**family.sizes.get(spec.size, {}), **spec.config, **specials, "vocab_size": len(tokenizer)}
+    try:
+        config = family.config_class(**values)
+    except (StrictDataclassClassValidationError, StrictDataclassFieldValidationError, ValueError) as error:
+        raise UserError(f"model.config: {' '.join(str(error).split())}") from None
+    length = (
+        recipe.objective.block_size
+        if recipe.objective.type == "causal_lm"
+        else recipe.objective.max_seq_length
+    )
+    if length > config.max_position_embeddings:
+        raise UserError(
+            f"objective: sequences of {length} tokens exceed the model's {config.max_position_embeddings} positions "
+            "(raise model.config.n_positions / max_position_embeddings or shorten the objective)"
+        )
+    return config
+
+
+def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
+    """Training/validation examples from documents, through cached datasets.map calls."""
+    objective, workers = recipe.objective, num_proc(recipe.data)
+    examples = {}
+    for split, dataset in documents.items():
+        if objective.type == "causal_lm":
+            tokens = dataset.map(
+                _tokenize_text,
+                batched=True,
+                fn_kwargs={"tokenizer": tokenizer},
+                remove_columns=["text"],
+                num_proc=workers,
+                desc=f"tokenizing {split}",
+            )
+            blocks = tokens.map(
+                pack_for_causal_lm,
+                batched=True,
+                batch_size=1000,
+                remove_columns=tokens.column_names,
+                fn_kwargs={
+                    "block_size": objective.block_size,
+                    "eos_token_id": tokenizer.eos_token_id,
+                    "reset_position_ids": objective.document_attention,
+                },
+                num_proc=workers,
+                desc=f"packing {split} into blocks of {objective.block_size}",
+            )
+        else:
+            if (
+                tokenizer.cls_token_id is None
+                or tokenizer.sep_token_id is None
+                or tokenizer.mask_token_id is None
+            ):
+                raise UserError(
+                    "tokenizer: BERT pretraining needs [CLS], [SEP] and [MASK] tokens (train: wordpiece)"
+                )
+            sentences = dataset.map(
+                tokenize_sentences,
+                batched=True,
+                remove_columns=["text"],
+                fn_kwargs={
+                    "tokenizer": tokenizer,
+                    "split_lines": objective.split_sentences,
+                    "drop_pattern": objective.drop_pattern,
+                },
+                num_proc=workers,
+                desc=f"splitting and tokenizing {split} sentences",
+            )
+            # One map batch of documents draws its random B segments from itself: make it large.
+            blocks = sentences.map(
+                nsp_instances_map,
+                batched=True,
+                batch_size=1000,
+                with_indices=True,
+                remove_columns=sentences.column_names,
+                fn_kwargs={
+                    "cls_token_id": tokenizer.cls_token_id,
+                    "sep_token_id": tokenizer.sep_token_id,
+                    "max_seq_length": objective.max_seq_length,
+                    "short_seq_prob": objective.short_seq_prob,
+                    "dupe_factor": objective.dupe_factor,
+                    "seed": seed,
+                },
+                desc=f"building {split} MLM+NSP instances",
+            )
+            if objective.type == "mlm":
+                blocks = blocks.remove_columns("next_sentence_label")
+        limit = recipe.data.max_train_samples if split == "train" else recipe.data.max_eval_samples
+        if limit is not None and limit < len(blocks):
+            blocks = blocks.select(range(limit))
+        if len(blocks) == 0:
+            raise UserError(f"data: the {split} split yields no examples (corpus shorter than one block?)")
+        examples[split] = blocks
+    return examples
+
+
+def _tokenize_text(batch: dict, tokenizer) -> dict:
+    return {"input_ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+
+
+def _collator(recipe: PretrainRecipe, tokenizer):
+    if recipe.objective.type == "causal_lm":
+        return default_data_collator  # packed blocks are equally long and already carry labels
+    return DataCollatorForPreTraining(
+        tokenizer=tokenizer,
+        mlm_probability=recipe.objective.mlm_probability,
+        whole_word_mask=recipe.objective.whole_word_mask,
+    )
+
+
+def _reduce_masked_lm_logits(logits, labels):
+    """Per batch, keep what the metrics need instead of (batch, seq, vocab) logits: the predicted token and
+    its cross-entropy at each position, and the NSP logits."""
+    prediction_logits = logits[0] if isinstance(logits, tuple) else logits
+    mlm_labels = labels[0] if isinstance(labels, tuple) else labels
+    token_loss = torch.nn.functional.cross_entropy(
+        prediction_logits.float().transpose(1, 2), mlm_labels, ignore_index=-100, reduction="none"
+    )
+    reduced = (prediction_logits.argmax(-1), token_loss)
+    return reduced + (logits[1],) if isinstance(logits, tuple) and len(logits) > 1 else reduced
+
+
+def _masked_lm_metrics(evaluation) -> dict:
+    predictions, token_loss, *nsp = evaluation.predictions
+    labels = evaluation.label_ids
+    mlm_labels, nsp_labels = (labels[0], labels[1]) if isinstance(labels, tuple) else (labels, None)
+    scored = mlm_labels != -100
+    metrics = {
+        "mlm_loss": float(token_loss[scored].mean()),
+        "mlm_accuracy": float((predictions[scored] == mlm_labels[scored]).mean()),
+    }
+    metrics["mlm_perplexity"] = perplexity(metrics["mlm_loss"])
+    if nsp and nsp_labels is not None:
+        nsp_logits = torch.from_numpy(nsp[0]).float()
+        targets = torch.from_numpy(nsp_labels).long()
+        metrics["nsp_loss"] = float(torch.nn.functional.cross_entropy(nsp_logits, targets))
+        metrics["nsp_accuracy"] = float((nsp_logits.argmax(-1) == targets).float().mean())
+    return metrics
+
+
+def _samples(model, tokenizer, recipe: PretrainRecipe) -> str:
+    """`samples.count` generations from `samples.prompt`; past the model's context the window slides, as
+    nanoGPT's sampler does, each chunk generated with the KV cache."""
+    spec, context = recipe.samples, model.config.max_position_embeddings
+    prompt = tokenizer(spec.prompt, add_special_tokens=False)["input_ids"] or [
+        tokenizer.bos_token_id or tokenizer.eos_token_id
+    ]
+    model.eval()
+    texts = []
+    for index in range(spec.count):
+        torch.manual_seed(index)
+        tokens = torch.tensor([prompt[-context:]], device=model.device)
+        remaining = spec.max_new_tokens
+        while remaining > 0:
+            window = tokens[:, -(context // 2) :] if tokens.shape[1] >= context else tokens
+            step = min(remaining, context - window.shape[1])
+            new = model.generate(
+                window,
+                max_new_tokens=step,
+                do_sample=True,
+                temperature=spec.temperature,
+                top_k=spec.top_k,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=None,
+            )[:, window.shape[1] :]
+            tokens, remaining = torch.cat([tokens, new], dim=1), remaining - step
+        texts.append(tokenizer.decode(tokens[0], skip_special_tokens=True))
+    rule = "\n" + "-" * 80 + "\n"
+    return rule.join(texts) + "\n"

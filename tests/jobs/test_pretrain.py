@@ -1,0 +1,226 @@
+"""`hf-recipes pretrain` end to end on tiny slices of the real corpora: Trainer, tokenizers, datasets, files."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file
+
+import hf_recipes  # noqa: F401
+from hf_recipes.errors import UserError
+from hf_recipes.jobs.pretrain import run
+from hf_recipes.recipe import load_pretrain_recipe
+
+# The tiny variants with a constant lr and no warmup, so that a few dozen steps visibly learn.
+CHAR_GPT = [
+    "variant=tiny",
+    "training.max_steps=40",
+    "training.logging_steps=4",
+    "training.eval_steps=20",
+    "training.save_steps=20",
+    "training.warmup_steps=0",
+    "training.learning_rate=5e-3",
+    "training.lr_scheduler_type=constant",
+    "data.max_eval_samples=64",
+    "samples.count=1",
+    "samples.max_new_tokens=20",
+]
+BERT = [
+    "variant=tiny",
+    "training.max_steps=20",
+    "training.logging_steps=4",
+    "training.eval_steps=10",
+    "training.save_steps=10",
+    "training.warmup_steps=0",
+    "training.learning_rate=2e-3",
+    "training.lr_scheduler_type=constant",
+    "data.max_eval_samples=64",
+]
+
+
+def logged_losses(output_dir):
+    history = json.loads((output_dir / "log_history.json").read_text())
+    return [entry["loss"] for entry in history if "loss" in entry]
+
+
+def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path):
+    out = tmp_path / "char_gpt"
+    metrics = run("char_gpt_shakespeare", CHAR_GPT, data_dir=str(shared_data), output_dir=str(out))
+
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "modeling_gpt.py",
+        "configuration_gpt.py",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "recipe.yaml",
+        "metrics.json",
+        "log_history.json",
+        "loss.png",
+        "samples.txt",
+    ):
+        assert (out / name).is_file(), name
+    losses = logged_losses(out)
+    assert losses[-1] < losses[0] - 0.5, losses
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["global_step"] == 40 and saved["eval_loss"] == metrics["eval_loss"]
+    assert saved["perplexity"] == pytest.approx(math.exp(saved["eval_loss"]))
+    assert saved["best_eval_loss"] <= saved["eval_loss"] + 1e-9 and saved["train_tokens_per_second"] > 0
+    assert len((out / "samples.txt").read_text().strip()) > 0
+
+    # The directory is a complete checkpoint for transformers' Auto classes.
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    model = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
+    text = "ROMEO:\nWhat light?"
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+    assert tokenizer.decode(ids[0]) == text  # character-level round trip
+    assert model.config.vocab_size == len(tokenizer) and model.config.n_positions == 64
+    with torch.no_grad():
+        loss = model(ids, labels=ids).loss
+    assert loss < math.log(len(tokenizer))  # better than uniform: the trained weights were saved
+
+    # The saved recipe re-runs the same job.
+    again, _ = load_pretrain_recipe(str(out / "recipe.yaml"))
+    original, _ = load_pretrain_recipe(
+        "char_gpt_shakespeare", CHAR_GPT, data_dir=str(shared_data), output_dir=str(out)
+    )
+    assert again == original
+
+
+def test_bert_mlm_nsp_pretraining_end_to_end(shared_data, tmp_path):
+    out = tmp_path / "bert"
+    metrics = run("bert_mlm_nsp_wikitext", BERT, data_dir=str(shared_data), output_dir=str(out))
+
+    losses = logged_losses(out)
+    assert losses[-1] < losses[0] - 0.5, losses
+    for key in ("eval_loss", "eval_mlm_loss", "eval_mlm_accuracy", "eval_nsp_loss", "eval_nsp_accuracy"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["eval_loss"] == pytest.approx(
+        metrics["eval_mlm_loss"] + metrics["eval_nsp_loss"], rel=0.05
+    )
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["eval_mlm_loss"]))
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    encoded = tokenizer("the game was released", "it sold well", return_tensors="pt")
+    assert encoded["token_type_ids"].tolist()[0][-1] == 1
+    pretraining = transformers.AutoModelForPreTraining.from_pretrained(out)
+    masked_lm = transformers.AutoModelForMaskedLM.from_pretrained(out)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            masked_lm(**encoded).logits, pretraining(**encoded).prediction_logits, rtol=0, atol=1e-5
+        )
+    fill_mask = transformers.pipeline("fill-mask", model=str(out), device="cpu")
+    assert len(fill_mask("the game was [MASK] in japan .")) == 5
+
+
+class Interrupted(Exception):
+    pass
+
+
+class InterruptAt(transformers.TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Interrupted(f"stopped at step {self.step}")
+
+
+def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(shared_data, tmp_path):
+    overrides = [
+        *CHAR_GPT,
+        "training.max_steps=8",
+        "training.save_steps=4",
+        "training.eval_strategy=no",
+        "data.max_train_samples=240",
+    ]
+    kwargs = dict(data_dir=str(shared_data))
+    run("char_gpt_shakespeare", overrides, output_dir=str(tmp_path / "straight"), **kwargs)
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Interrupted):
+        run("char_gpt_shakespeare", overrides, output_dir=str(resumed), callbacks=[InterruptAt(6)], **kwargs)
+    assert (resumed / "checkpoint-4").is_dir() and not (resumed / "metrics.json").exists()
+
+    metrics = run(
+        "char_gpt_shakespeare", overrides, output_dir=str(resumed), **kwargs
+    )  # the same command again
+    assert metrics["global_step"] == 8
+    steps = [
+        entry["step"] for entry in json.loads((resumed / "log_history.json").read_text()) if "loss" in entry
+    ]
+    assert steps == [4, 8]  # the log goes on from checkpoint-4 (logging every 4 steps)
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    again = load_file(resumed / "model.safetensors")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_directory_of_another_recipe_is_refused(shared_data, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="is not an hf-recipes run"):
+        run("char_gpt_shakespeare", CHAR_GPT, data_dir=str(shared_data), output_dir=str(out))
+    (out / "notes.txt").unlink()
+    overrides = [*CHAR_GPT, "training.max_steps=2", "training.eval_strategy=no"]
+    run("char_gpt_shakespeare", overrides, data_dir=str(shared_data), output_dir=str(out))
+    with pytest.raises(UserError, match=r"holds a run of a different recipe \(training.learning_rate differ"):
+        run(
+            "char_gpt_shakespeare",
+            [*overrides, "training.learning_rate=1e-2"],
+            data_dir=str(shared_data),
+            output_dir=str(out),
+        )
+
+
+@pytest.mark.skipif(
+    shutil.which("accelerate") is None
+    and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "accelerate")),
+    reason="accelerate CLI not installed",
+)
+def test_two_cpu_processes_under_accelerate_launch_write_a_checkpoint(shared_data, tmp_path):
+    """The documented CPU form of multi-process training (../shared/HF5_NOTES.md): two gloo ranks."""
+    out = tmp_path / "ddp"
+    accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    command = [
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "hf_recipes",
+        "pretrain",
+        "char_gpt_shakespeare",
+        "--data-dir",
+        str(shared_data),
+        "--output-dir",
+        str(out),
+        *CHAR_GPT,
+        "training.max_steps=4",
+        "training.save_steps=4",
+        "training.eval_strategy=no",
+        "data.max_train_samples=96",
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "checkpoint-4" / "model.safetensors").is_file()
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    # 4 steps x 12 sequences x 2 processes = 96 sequences = one epoch; one process would be at 0.5.
+    assert state["epoch"] == pytest.approx(1.0)
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 4
