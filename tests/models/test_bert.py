@@ -11,9 +11,11 @@ from hf_recipes.models.bert import HfrBertConfig
 from hf_recipes.models.bert.modeling_bert import AUTO_MAP
 from tests.models.checks import (
     assert_every_parameter_gets_a_gradient,
+    assert_gradients_reach_every_parameter,
     assert_remote_code_identical,
     assert_save_reload_identical,
     logits_of,
+    projected_sum,
 )
 
 VOCAB, BATCH, SEQ = 99, 3, 11
@@ -87,8 +89,8 @@ def test_head_shapes_loss_and_gradients(auto_class):
     assert logits_of(output).shape == expected_shape
     if auto_class == "AutoModel":
         assert output.pooler_output.shape == (BATCH, 32)
-        (output.last_hidden_state.sum() + output.pooler_output.sum()).backward()
-        assert all(p.grad is not None and p.grad.any() for p in model.parameters())
+        (projected_sum(output.last_hidden_state) + projected_sum(output.pooler_output)).backward()
+        assert_gradients_reach_every_parameter(model)
         return
     if auto_class == "AutoModelForPreTraining":
         assert output.seq_relationship_logits.shape == (BATCH, 2)

@@ -9,9 +9,11 @@ from hf_recipes.models.gpt import HfrGPTConfig
 from hf_recipes.models.gpt.modeling_gpt import AUTO_MAP
 from tests.models.checks import (
     assert_every_parameter_gets_a_gradient,
+    assert_gradients_reach_every_parameter,
     assert_remote_code_identical,
     assert_save_reload_identical,
     logits_of,
+    projected_sum,
 )
 
 VOCAB, BATCH, SEQ, PAD = 67, 3, 9, 0
@@ -71,8 +73,8 @@ def test_head_shapes_loss_and_gradients(auto_class, layer_norm_position):
     assert logits_of(output).shape == expected
     if auto_class == "AutoModel":
         model.train()
-        model(**inputs).last_hidden_state.sum().backward()
-        assert all(p.grad is not None and p.grad.any() for p in model.parameters())
+        projected_sum(model(**inputs).last_hidden_state).backward()
+        assert_gradients_reach_every_parameter(model)
     else:
         assert_every_parameter_gets_a_gradient(model, {**inputs, **labels_for(auto_class, inputs)})
 
