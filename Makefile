@@ -6,6 +6,7 @@
 #   make pretrain RECIPE=<name|path> [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS="key=value ..."]
 #   make finetune TASK=<task|path>   [MODEL=dir|hub-id] [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS="key=value ..."]
 #   make push OUTPUT=<dir> REPO=<namespace/name> [ARGS="--private --revision BRANCH"]
+#   make bench [DATA_DIR=dir] [ARGS="--only step_time"]   measured numbers, saved under benchmarks/results/
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,7 +35,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 quickstart: $(STAMP)
-	@echo "make quickstart: not built yet (the pretraining job lands with the pretraining-recipes issue)" >&2; exit 1
+	$(BIN)/hf-recipes quickstart $(if $(OUTPUT_DIR),--output-dir $(OUTPUT_DIR)) $(ARGS)
 
 pretrain: $(STAMP)
 	@test -n "$(RECIPE)" || { echo "usage: make pretrain RECIPE=<name|path> [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS=\"key=value ...\"]" >&2; exit 2; }
@@ -49,7 +50,7 @@ push: $(STAMP)
 	$(BIN)/hf-recipes push $(OUTPUT) $(REPO) $(ARGS)
 
 bench: $(STAMP)
-	@echo "make bench: not built yet (benchmarks land with the pretraining-recipes issue)" >&2; exit 1
+	$(BIN)/python benchmarks/bench.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hf_recipes tests

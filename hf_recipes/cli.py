@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
+    quickstart = verbs.add_parser("quickstart", help="the whole path offline on a built-in corpus, in minutes")
+    quickstart.add_argument("--output-dir", metavar="DIR", help="default: outputs/quickstart")
+    quickstart.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
+
     pretrain = verbs.add_parser(
         "pretrain", help="self-supervised pretraining from a recipe (MLM+NSP, causal LM)"
     )
@@ -78,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 # verb -> "module:function" taking the parsed argparse namespace and returning an exit status.
 VERBS: dict[str, str] = {
     "models": "hf_recipes.cli:list_models",
+    "quickstart": "hf_recipes.jobs.quickstart:main",
     "pretrain": "hf_recipes.jobs.pretrain:main",
     "finetune": "hf_recipes.jobs.finetune:main",
     "evaluate": "hf_recipes.jobs.evaluate:main",

@@ -12,6 +12,9 @@ This module is the one home of the recipe schema. A recipe is read in four steps
 
 Any problem is one `UserError` line naming the file and the dotted key and what is allowed there. The fully
 resolved recipe is saved with every run (`recipe.yaml`) and re-runs the same job when passed back in.
+
+Two kinds of recipe: pretraining (`PretrainRecipe`, recipes/pretrain/) and fine-tuning (`FinetuneRecipe`,
+recipes/finetune/).
 """
 
 from __future__ import annotations
@@ -97,9 +100,11 @@ class DataSpec:
 
     With `--data-dir` (or when `hub` is unset) the `local` files are read: paths relative to the data
     directory (else to the working directory), format by extension (.txt, .jsonl/.json, .csv/.tsv, .parquet).
-    Without it the `hub` dataset is loaded.
+    Without it the `hub` dataset is loaded. A `builtin` corpus needs neither (it ships with Python).
     """
 
+    # python_reference: the Python Language Reference (pydoc_data), one document per topic, prose only.
+    builtin: Literal["python_reference"] | None = None
     hub: HubSource | None = None
     local: dict[str, str | list[str]] = field(default_factory=dict)  # split -> file(s)
     text_column: str = "text"
@@ -161,6 +166,51 @@ class PretrainRecipe:
     output_dir: str
     training: dict[str, Any] = field(default_factory=dict)  # transformers.TrainingArguments fields
     samples: SamplesSpec = field(default_factory=SamplesSpec)
+    description: str = ""
+    data_dir: str | None = None  # set by --data-dir
+
+
+@dataclass
+class CheckpointSpec:
+    """The checkpoint to fine-tune: one of our output directories or any Hub / transformers checkpoint, read
+    through AutoTokenizer, AutoConfig and the task's AutoModelFor* class."""
+
+    name_or_path: str  # e.g. outputs/bert_mlm_nsp_wikitext, bert-base-uncased, gpt2 (--model sets it)
+    # pretrained: the checkpoint's weights (plus a freshly initialised head where the task needs one);
+    # scratch: the same architecture and tokenizer with random weights, the baseline of a transfer comparison.
+    init: Literal["pretrained", "scratch"] = "pretrained"
+    # Fields set on top of the checkpoint's config, checked against its config class, e.g. classifier_dropout,
+    # or lm_loss_weight (GPT-1's auxiliary language-modelling loss) for hfr_gpt.
+    config: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False  # run model code shipped with a Hub checkpoint (ours load without it)
+    # Start from scratch the weights whose shape differs from the checkpoint's, e.g. the head of a model
+    # fine-tuned on a task with another number of labels (transformers reports which ones).
+    ignore_mismatched_sizes: bool = False
+
+
+@dataclass
+class FinetuneDataSpec:
+    """How much of the task's data, cut how."""
+
+    # Tokens per input (pair, or question + context window); default: the task's (128; 384 for QA), capped at
+    # what the model's position embeddings allow.
+    max_length: int | None = None
+    # Random subsets (seed: training.seed) for quick runs; None: the whole split.
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    num_proc: int | None = None  # datasets.map workers
+
+
+@dataclass
+class FinetuneRecipe:
+    # `name` (a built-in task: `hf_recipes.tasks.task_names()`), the task's options (e.g. for custom:
+    # task_type, train_file, text_columns, label_column) and `hub_dataset` / `hub_config`: the Hub dataset
+    # read without --data-dir (default: the task's own, filled in the saved recipe so the model card names it).
+    task: dict[str, Any]
+    model: CheckpointSpec
+    output_dir: str
+    data: FinetuneDataSpec = field(default_factory=FinetuneDataSpec)
+    training: dict[str, Any] = field(default_factory=dict)  # (Seq2Seq)TrainingArguments fields
     description: str = ""
     data_dir: str | None = None  # set by --data-dir
 
@@ -426,8 +476,8 @@ def load_pretrain_recipe(
         raise UserError(f"{source}: tokenizer: set exactly one of `train` (a kind) or `name_or_path`")
     if recipe.data_dir is not None and not Path(recipe.data_dir).is_dir():
         raise UserError(f"--data-dir {recipe.data_dir}: not a directory")
-    if recipe.data.hub is None and not recipe.data.local:
-        raise UserError(f"{source}: data: set `hub` (a Hub dataset) or `local` (files), or both")
+    if recipe.data.builtin is None and recipe.data.hub is None and not recipe.data.local:
+        raise UserError(f"{source}: data: set `hub` (a Hub dataset), `local` (files) or `builtin`")
     return recipe, data
 
 
@@ -447,19 +497,112 @@ def check_model_config(spec: ModelSpec, source: str) -> None:
     spec.config = check_fields(family.config_class, spec.config, source, "model.config")
 
 
-def check_training_arguments(training: dict[str, Any], source: str) -> dict[str, Any]:
+def check_training_arguments(
+    training: dict[str, Any], source: str, arguments_class: type | None = None
+) -> dict[str, Any]:
+    """Check `training` against `arguments_class` (default: transformers.TrainingArguments)."""
     from transformers import TrainingArguments
 
     if "output_dir" in training:
         raise UserError(
             f"{source}: training.output_dir: set the top-level `output_dir` (or --output-dir) instead"
         )
-    return check_fields(TrainingArguments, training, source, "training")
+    return check_fields(arguments_class or TrainingArguments, training, source, "training")
 
 
-def dump_recipe(data: dict[str, Any]) -> str:
-    """The resolved recipe as YAML, in the schema's section order."""
-    order = [f.name for f in dataclasses.fields(PretrainRecipe)]
+# --- the fine-tuning recipe ----------------------------------------------------------------------------
+
+# Keys of the `task:` section that are not options of the task itself.
+TASK_KEYS = ("name", "hub_dataset", "hub_config")
+
+
+def load_finetune_recipe(
+    name_or_path: str,
+    overrides: list[str] | dict[str, Any] = (),
+    *,
+    model: str | None = None,
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+) -> tuple[FinetuneRecipe, dict[str, Any]]:
+    """Read, merge and validate a fine-tuning recipe (`model` is --model: it sets model.name_or_path). Returns
+    the recipe and its resolved mapping (saved as recipe.yaml). The task name and options and the
+    TrainingArguments fields (Seq2SeqTrainingArguments' for seq2seq tasks) are checked here; model.config is
+    checked by the job against the checkpoint's config class, which only the checkpoint knows."""
+    from transformers import Seq2SeqTrainingArguments
+
+    path = _resolve_finetune_path(name_or_path)
+    source = str(path)
+    if not isinstance(overrides, dict):
+        overrides = parse_overrides(list(overrides))
+    data = merge_recipe(load_yaml(path), dict(overrides), source)
+    if model is not None:
+        _set_dotted(data, "model.name_or_path", model, source)
+    if data_dir is not None:
+        data["data_dir"] = data_dir
+    if output_dir is not None:
+        data["output_dir"] = output_dir
+    data.setdefault("output_dir", f"outputs/{path.stem}")
+    recipe = build(FinetuneRecipe, data, source)
+    task = finetune_task(recipe.task, source)
+    # The saved recipe names the Hub dataset (the model card reads it there), whether or not the file did.
+    for key in ("hub_dataset", "hub_config"):
+        if getattr(task, key) is not None:
+            recipe.task[key] = data["task"][key] = getattr(task, key)
+    arguments_class = Seq2SeqTrainingArguments if task.problem_type == "seq2seq" else None
+    recipe.training = check_training_arguments(recipe.training, source, arguments_class)
+    if recipe.data_dir is not None and not Path(recipe.data_dir).is_dir():
+        raise UserError(f"--data-dir {recipe.data_dir}: not a directory")
+    return recipe, data
+
+
+def finetune_task(section: dict[str, Any], source: str = "recipe"):
+    """The `hf_recipes.tasks.Task` a recipe's `task:` section describes (a UserError names a bad task name,
+    option or value, prefixed with `source: task`)."""
+    from .tasks import get_task
+
+    if not isinstance(section.get("name"), str):
+        raise UserError(f"{source}: task.name: required, a built-in task name (e.g. sst2, conll2003, custom)")
+    for key in TASK_KEYS[1:]:
+        if not isinstance(section.get(key), str | None):
+            raise UserError(f"{source}: task.{key}: expected str, got {_kind(section[key])} {section[key]!r}")
+    options = {key: value for key, value in section.items() if key not in TASK_KEYS}
+    try:
+        task = get_task(section["name"], **options)
+    except UserError as error:
+        raise UserError(f"{source}: task: {error}") from None
+    except (TypeError, ValueError) as error:  # an option of a type the task cannot take (e.g. a number)
+        detail = " ".join(str(error).split())
+        raise UserError(
+            f"{source}: task: an option of {section['name']} has a wrong value ({detail})"
+        ) from None
+    if section.get("hub_dataset") is not None:
+        if task.hub_dataset is None:
+            raise UserError(f"{source}: task.hub_dataset: task {task.name} reads files, not a Hub dataset")
+        # Another dataset: its config is whatever the section says (the task's own belongs to its dataset).
+        task.hub_dataset, task.hub_config = section["hub_dataset"], section.get("hub_config")
+    elif section.get("hub_config") is not None:
+        task.hub_config = section["hub_config"]
+    return task
+
+
+def _resolve_finetune_path(name_or_path: str) -> Path:
+    try:
+        return resolve_path(name_or_path, "finetune")
+    except UserError as error:
+        from .tasks import REGISTRY as TASKS
+
+        if name_or_path.strip().lower() not in TASKS:
+            raise
+        raise UserError(
+            f"{error}; {name_or_path} is a built-in task without a recipe of its own: run one of its kind with "
+            f"task.name={name_or_path} (e.g. hf-recipes finetune mrpc task.name={name_or_path} "
+            f"--output-dir outputs/{name_or_path})"
+        ) from None
+
+
+def dump_recipe(data: dict[str, Any], schema: type = PretrainRecipe) -> str:
+    """The resolved recipe as YAML, in the section order of `schema` (PretrainRecipe or FinetuneRecipe)."""
+    order = [f.name for f in dataclasses.fields(schema)]
     ordered = {key: data[key] for key in order if key in data}
     ordered.update({k: v for k, v in data.items() if k not in ordered})
     return yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True)

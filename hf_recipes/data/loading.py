@@ -9,6 +9,8 @@ file is read again and an unchanged one is not.
 from __future__ import annotations
 
 import os
+import platform
+import re
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset
@@ -23,6 +25,11 @@ TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv
 
 def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> DatasetDict:
     """Splits "train" and (when the source has one, or `validation_fraction` carves one) "validation"."""
+    if spec.builtin is not None:
+        # the Python version is part of the cache key: each release ships its own reference text
+        corpus = {"name": spec.builtin, "python": platform.python_version()}
+        documents = DatasetDict(train=Dataset.from_generator(_documents_from_builtin, gen_kwargs=corpus))
+        return _carve_validation(documents["train"], spec.validation_fraction or 0.1)
     use_local = data_dir is not None or spec.hub is None
     if use_local and not spec.local:
         raise UserError("data.local: the recipe names no local files to read from --data-dir")
@@ -109,6 +116,25 @@ def _documents_from_hub(hub: tuple[str, str | None, str], spec: dict):
             f"data.text_column: {path} has no column {spec['text_column']!r}; it has {rows.column_names}"
         )
     yield from _group(rows[spec["text_column"]], spec, whole="")
+
+
+def _documents_from_builtin(name: str, python: str):
+    """The Python Language Reference as it ships with CPython (pydoc_data.topics): one document per topic,
+    its prose paragraphs re-joined into single lines; indented blocks (code, grammar) and the underlines of
+    headings are left out."""
+    from pydoc_data.topics import topics
+
+    for topic in sorted(topics):
+        paragraphs = []
+        for block in re.split(r"\n\s*\n", topics[topic]):
+            lines = block.splitlines()
+            if not lines or lines[0].startswith((" ", "\t")) or set(block.strip()) <= set("*=-~^"):
+                continue
+            paragraphs.append(
+                " ".join(line.strip() for line in lines if not set(line.strip()) <= set("*=-~^"))
+            )
+        if paragraphs:
+            yield {"text": "\n".join(paragraphs)}
 
 
 def _group(rows: list[str], spec: dict, whole: str | None):

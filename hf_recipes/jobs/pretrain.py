@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from accelerate import PartialState
 from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import Trainer, TrainerCallback, default_data_collator
 
@@ -30,7 +31,14 @@ from ..errors import UserError
 from ..hub import push_after_training
 from ..models import REGISTRY
 from ..recipe import PretrainRecipe, dump_recipe, load_pretrain_recipe
-from .common import finish_run, perplexity, prepare_output_dir, training_arguments, write_text
+from .common import (
+    finish_run,
+    perplexity,
+    prepare_output_dir,
+    recipe_header,
+    training_arguments,
+    write_text,
+)
 
 # Which Auto class (head) each objective trains.
 HEADS = {
@@ -48,11 +56,15 @@ DEFAULTS = dict(
     save_total_limit=2,
     dataloader_num_workers=0,
     dataloader_pin_memory=torch.cuda.is_available(),
+    # every parameter takes part in every forward pass: spare DDP its extra traversal of the graph
+    ddp_find_unused_parameters=False,
 )
 
 
 def main(args: argparse.Namespace) -> int:
     metrics = run(args.recipe, args.overrides, data_dir=args.data_dir, output_dir=args.output_dir)
+    if not PartialState().is_main_process:
+        return 0
     shown = {k: v for k, v in metrics.items() if k.startswith(("eval_", "best_", "perplexity", "train_tok"))}
     print(f"done: {metrics['output_dir']}\n" + "\n".join(f"  {k} = {v}" for k, v in sorted(shown.items())))
     return 0
@@ -80,7 +92,9 @@ def run(
 
     # Read the data before touching the output directory: a missing file must not leave a half-made run.
     documents = load_documents(recipe.data, recipe.data_dir)
-    resume_from = prepare_output_dir(out, resolved, _header(recipe_name, overrides) + dump_recipe(resolved))
+    resume_from = prepare_output_dir(
+        out, resolved, recipe_header("pretrain", recipe_name, overrides) + dump_recipe(resolved)
+    )
     tokenizer = _tokenizer(recipe, documents["train"], out, args)
     config = _model_config(recipe, family, tokenizer)
     with args.main_process_first(desc="building the training examples"):
@@ -118,15 +132,6 @@ def run(
         )
     push_after_training(trainer, out, commit_message=f"hf-recipes pretrain {Path(recipe_name).stem}")
     return metrics
-
-
-def _header(recipe_name: str, overrides) -> str:
-    given = (
-        " ".join(overrides)
-        if not isinstance(overrides, dict)
-        else " ".join(f"{k}={v}" for k, v in overrides.items())
-    )
-    return f"# resolved from {recipe_name}{' with ' + given if given else ''}\n# re-run: hf-recipes pretrain <this file>\n"
 
 
 def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
@@ -259,7 +264,8 @@ def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
 
 
 def _tokenize_text(batch: dict, tokenizer) -> dict:
-    return {"input_ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+    # whole documents, longer than the model's context on purpose: packing cuts them into blocks next
+    return {"input_ids": tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]}
 
 
 def _collator(recipe: PretrainRecipe, tokenizer):

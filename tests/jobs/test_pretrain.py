@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 import hf_recipes  # noqa: F401
 from hf_recipes.errors import UserError
 from hf_recipes.jobs.pretrain import run
-from hf_recipes.recipe import load_pretrain_recipe
+from hf_recipes.recipe import RECIPES_DIR, load_pretrain_recipe
 
 # The tiny variants with a constant lr and no warmup, so that a few dozen steps visibly learn.
 CHAR_GPT = [
@@ -187,21 +187,14 @@ def test_a_directory_of_another_recipe_is_refused(shared_data, tmp_path):
     reason="accelerate CLI not installed",
 )
 def test_two_cpu_processes_under_accelerate_launch_write_a_checkpoint(shared_data, tmp_path):
-    """The documented CPU form of multi-process training (../shared/HF5_NOTES.md): two gloo ranks."""
+    """The documented CPU form of multi-process training (recipes/accelerate/cpu_2proc.yaml): two gloo ranks."""
     out = tmp_path / "ddp"
     accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
     command = [
         accelerate,
         "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+        "--config_file",
+        str(RECIPES_DIR / "accelerate" / "cpu_2proc.yaml"),
         "-m",
         "hf_recipes",
         "pretrain",
