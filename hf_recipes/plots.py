@@ -1,10 +1,12 @@
-"""Pictures written next to every model: loss curves now; attention maps and confusion matrices join them."""
+"""Pictures written next to every model: loss curves, confusion matrices; attention maps join them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -33,5 +35,44 @@ def plot_loss(log_history: list[dict], path: Path, title: str) -> Path | None:
     axes.legend()
     figure.tight_layout()
     figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_confusion_matrix(
+    references: Sequence[int], predictions: Sequence[int], label_names: Sequence[str], path: Path, title: str
+) -> Path:
+    """Gold label (rows) × predicted label (columns): each cell's count, coloured by its share of the row (the
+    recall of that class on the diagonal), so that a rare class reads as clearly as a frequent one."""
+    from sklearn.metrics import confusion_matrix
+
+    n = len(label_names)
+    counts = confusion_matrix(references, predictions, labels=list(range(n)))
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    side = min(3.2 + 0.45 * n, 14)
+    figure, axes = plt.subplots(figsize=(side + 1.2, side), dpi=120)
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the gold label's examples")
+    if n <= 30:  # beyond that the numbers no longer fit in their cells
+        for gold in range(n):
+            for predicted in range(n):
+                dark = shares[gold, predicted] > 0.5
+                axes.text(
+                    predicted,
+                    gold,
+                    str(counts[gold, predicted]),
+                    ha="center",
+                    va="center",
+                    color="white" if dark else "black",
+                    fontsize=8 if n > 10 else 10,
+                )
+    axes.set_xticks(
+        range(n), labels=label_names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center"
+    )
+    axes.set_yticks(range(n), labels=label_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("gold")
+    axes.set_title(title)
+    figure.savefig(path, bbox_inches="tight")  # tight_layout leaves the y label outside beside a colorbar
     plt.close(figure)
     return path

@@ -72,11 +72,31 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def training_arguments(training: dict[str, Any], output_dir: Path, **defaults: Any) -> TrainingArguments:
-    """TrainingArguments from the recipe's `training` section over the job's `defaults`."""
+def recipe_header(verb: str, recipe_name: str, overrides: list[str] | dict[str, Any]) -> str:
+    """The comment lines on top of a saved recipe.yaml: where it came from and how to run it again."""
+    given = (
+        " ".join(overrides)
+        if not isinstance(overrides, dict)
+        else " ".join(f"{k}={v}" for k, v in overrides.items())
+    )
+    return (
+        f"# resolved from {recipe_name}{' with ' + given if given else ''}\n"
+        f"# re-run: hf-recipes {verb} <this file>\n"
+    )
+
+
+def training_arguments(
+    training: dict[str, Any],
+    output_dir: Path,
+    *,
+    arguments_class: type[TrainingArguments] = TrainingArguments,
+    **defaults: Any,
+) -> TrainingArguments:
+    """`arguments_class` (TrainingArguments or a subclass) from the recipe's `training` section over the job's
+    `defaults`."""
     values = {**defaults, **training, "output_dir": str(output_dir)}
     try:
-        (args,) = HfArgumentParser(TrainingArguments).parse_dict(values, allow_extra_keys=False)
+        (args,) = HfArgumentParser(arguments_class).parse_dict(values, allow_extra_keys=False)
     except (ValueError, TypeError) as error:
         raise UserError(f"training: {' '.join(str(error).split())}") from None
     return args

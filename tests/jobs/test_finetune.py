@@ -1,0 +1,533 @@
+"""`hf-recipes finetune` end to end: the shipped recipes' tiny variants on slices of the real datasets, real
+Trainer, tiny checkpoints made here (our BERT, GPT and Transformer; transformers' BERT and BART), real output
+files.
+
+Each run evaluates before training (training.eval_on_start) and at its end with a constant, high learning
+rate, so that a few dozen steps visibly improve on the initial evaluation.
+"""
+
+import csv
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+import yaml
+from safetensors.torch import load_file
+from sklearn.metrics import matthews_corrcoef
+
+import hf_recipes  # noqa: F401  (registers our model families with the AutoClasses)
+from hf_recipes.data.tokenization import train_tokenizer
+from hf_recipes.errors import UserError
+from hf_recipes.jobs.finetune import run
+from hf_recipes.models.bert import HfrBertConfig
+from hf_recipes.models.gpt import HfrGPTConfig
+from hf_recipes.models.transformer import HfrTransformerConfig
+from hf_recipes.recipe import RECIPES_DIR, load_finetune_recipe
+from tests.conftest import SHARED_DATA
+
+STEPS = 40
+FAST = [
+    "variant=tiny",
+    f"training.max_steps={STEPS}",
+    f"training.eval_steps={STEPS}",
+    f"training.save_steps={STEPS}",
+    "training.logging_steps=10",
+    "training.learning_rate=1e-3",
+    "training.lr_scheduler_type=constant",
+    "training.warmup_steps=0",
+    "training.eval_on_start=true",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data) -> list[str]:
+    """A few thousand lines of the shared datasets, to train the tokenizers on."""
+    lines = []
+    for path, count in (
+        ("glue/SST-2/train.tsv", 3000),
+        ("glue/STS-B/train.tsv", 1000),
+        ("glue/MRPC/train.tsv", 1000),
+        ("conll2003_iob2/train.txt", 6000),
+        ("multi30k/train.en", 1000),
+        ("multi30k/train.de", 1000),
+    ):
+        with (shared_data / path).open(encoding="utf-8-sig") as handle:
+            lines += [line.strip() for line in itertools.islice(handle, count)]
+    with (shared_data / "squad/dev-v1.1.json").open(encoding="utf-8") as handle:
+        lines.append(handle.read(300_000))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def bpe_tokenizer(corpus):
+    """GPT-2's kind of tokenizer (byte-level BPE), trained by hf_recipes."""
+    return train_tokenizer(corpus, "bpe", 1000)
+
+
+@pytest.fixture(scope="module")
+def bert_checkpoint(corpus, tmp_path_factory):
+    """Our BERT as pretraining leaves it (a ForPreTraining checkpoint, no task head) with a WordPiece trained
+    by hf_recipes; the weights are random, which is all these runs need."""
+    folder = tmp_path_factory.mktemp("hfr_bert")
+    tokenizer = train_tokenizer(corpus, "wordpiece", 2000)
+    config = HfrBertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    transformers.AutoModelForPreTraining.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def finetune(recipe, out, *overrides, model, data_dir=SHARED_DATA, **kwargs):
+    return run(
+        recipe, [*FAST, *overrides], model=str(model), data_dir=str(data_dir), output_dir=str(out), **kwargs
+    )
+
+
+def evaluations(out) -> list[dict]:
+    return [entry for entry in json.loads((out / "log_history.json").read_text()) if "eval_loss" in entry]
+
+
+def assert_improved(out, metrics) -> dict:
+    """The final model's eval loss is below the evaluation before training; returns that first evaluation."""
+    first = evaluations(out)[0]
+    assert first["step"] == 0
+    assert metrics["eval_loss"] < first["eval_loss"] - 0.01, (first, metrics)
+    return first
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One run per task type
+
+
+def test_cola_single_label_end_to_end(bert_checkpoint, tmp_path):
+    """CoLA (70% of its sentences are acceptable: a few steps learn at least that prior, so the eval loss
+    falls even for a random-weight encoder; balanced SST-2 would need real learning)."""
+    out = tmp_path / "cola"
+    metrics = finetune("cola", out, "data.max_eval_samples=128", model=bert_checkpoint)
+
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "modeling_bert.py",
+        "configuration_bert.py",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "recipe.yaml",
+        "metrics.json",
+        "predictions.jsonl",
+        "log_history.json",
+        "loss.png",
+        "confusion_matrix.png",
+        "README.md",
+    ):
+        assert (out / name).is_file(), name
+    first = assert_improved(out, metrics)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == metrics and saved["global_step"] == STEPS
+    assert {"eval_loss", "eval_matthews_correlation", "train_loss"} <= set(saved)
+    assert "eval_matthews_correlation" in first  # the task's metric was computed before training too
+
+    # predictions.jsonl: one row per eval example, made by the final model (they give the metric's value)
+    rows = read_jsonl(out / "predictions.jsonl")
+    assert len(rows) == 128 and set(rows[0]) == {"sentence", "prediction", "score", "label"}
+    gold, predicted = [row["label"] for row in rows], [row["prediction"] for row in rows]
+    assert matthews_corrcoef(gold, predicted) == pytest.approx(saved["eval_matthews_correlation"])
+
+    # A complete checkpoint: the head carries the label names, and the pipeline serves it.
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(out)
+    assert type(model).__name__ == "HfrBertForSequenceClassification"
+    assert model.config.id2label == {0: "unacceptable", 1: "acceptable"}
+    classify = transformers.pipeline("text-classification", model=str(out), device="cpu")
+    (answer,) = classify("The cat sat on the mat.")
+    assert answer["label"] in {"unacceptable", "acceptable"} and 0.5 <= answer["score"] <= 1.0
+
+    # The model card names the task, the dataset, the base model, the hyperparameters and the metrics.
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["datasets"] == ["nyu-mll/glue"] and header["pipeline_tag"] == "text-classification"
+    assert "| task | `cola` |" in card and bert_checkpoint.name in card
+    assert "| learning_rate | `0.001` |" in card and "![confusion matrix](confusion_matrix.png)" in card
+    reported = {m["name"]: m["value"] for m in header["model-index"][0]["results"][0]["metrics"]}
+    assert reported["eval_matthews_correlation"] == pytest.approx(saved["eval_matthews_correlation"])
+
+    # The saved recipe runs the same job again.
+    again, _ = load_finetune_recipe(str(out / "recipe.yaml"))
+    original, _ = load_finetune_recipe(
+        "cola",
+        [*FAST, "data.max_eval_samples=128"],
+        model=str(bert_checkpoint),
+        data_dir=str(SHARED_DATA),
+        output_dir=str(out),
+    )
+    assert again == original
+
+
+def test_stsb_regression(bert_checkpoint, tmp_path):
+    out = tmp_path / "stsb"
+    metrics = finetune("stsb", out, "data.max_eval_samples=128", model=bert_checkpoint)
+    assert_improved(out, metrics)
+    assert {"eval_pearson", "eval_spearmanr"} <= set(metrics) and not (out / "confusion_matrix.png").exists()
+    config = transformers.AutoConfig.from_pretrained(out)
+    assert config.num_labels == 1 and config.problem_type == "regression"
+    row = read_jsonl(out / "predictions.jsonl")[0]
+    assert isinstance(row["prediction"], float) and 0.0 <= row["label"] <= 5.0
+
+
+@pytest.mark.parametrize(("task", "keys"), [("sst2", {"accuracy"}), ("mrpc", {"f1", "accuracy"})])
+def test_glue_metrics_of_each_task(bert_checkpoint, tmp_path, task, keys):
+    """GLUE's metric per task (cola and stsb above); two steps are enough to see the keys."""
+    out = tmp_path / task
+    metrics = finetune(task, out, "training.max_steps=2", "data.max_eval_samples=64", model=bert_checkpoint)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert {f"eval_{key}" for key in keys} <= set(saved)
+    assert all(math.isfinite(saved[f"eval_{key}"]) for key in keys) and saved == metrics
+    assert (out / "confusion_matrix.png").is_file()
+
+
+def test_multi_label_custom_csv_with_a_transformers_bert(shared_data, bert_checkpoint, tmp_path):
+    """A custom CSV made from real SST-2 sentences (labels: the sentiment, plus `comma` when there is one)
+    on transformers' own BertModel: any checkpoint works, not only ours."""
+    lines = (shared_data / "glue/SST-2/train.tsv").read_text(encoding="utf-8").splitlines()[1:1201]
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, part in (("train.csv", lines[:1000]), ("validation.csv", lines[1000:])):
+        with (data / name).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["review", "tags"])
+            for line in part:
+                sentence, label = line.rsplit("\t", 1)
+                tags = ["positive" if label == "1" else "negative"] + (["comma"] if "," in sentence else [])
+                writer.writerow([sentence.strip(), ",".join(tags)])
+    checkpoint = tmp_path / "bert"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(bert_checkpoint)
+    bert = transformers.BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
+    transformers.BertModel(bert).save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+
+    out = tmp_path / "out"
+    overrides = ["task.task_type=multi_label", "task.text_columns=[review]", "task.label_column=tags"]
+    metrics = finetune("custom", out, *overrides, model=checkpoint, data_dir=data)
+    assert_improved(out, metrics)
+    assert {"eval_micro_f1", "eval_macro_f1", "eval_subset_accuracy"} <= set(metrics)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(out)
+    assert type(model).__name__ == "BertForSequenceClassification"
+    assert model.config.id2label == {0: "comma", 1: "negative", 2: "positive"}
+    assert model.config.problem_type == "multi_label_classification"
+    row = read_jsonl(out / "predictions.jsonl")[0]
+    assert set(row["label"]) <= {"comma", "negative", "positive"} and isinstance(row["prediction"], list)
+
+
+def test_conll2003_token_classification(bert_checkpoint, tmp_path):
+    out = tmp_path / "conll"
+    metrics = finetune("conll2003", out, "data.max_eval_samples=64", model=bert_checkpoint)
+    assert_improved(out, metrics)
+    assert {"eval_f1", "eval_precision", "eval_recall", "eval_accuracy"} <= set(metrics)
+    row = read_jsonl(out / "predictions.jsonl")[0]
+    assert len(row["prediction"]) == len(row["tokens"]) == len(row["tags"])
+
+    # Every sub-token gets one of the task's tags (ignore_labels=[]: "O" too).
+    tag = transformers.pipeline("token-classification", model=str(out), device="cpu", ignore_labels=[])
+    sentence = "EU rejects German call to boycott British lamb ."
+    tagged = tag(sentence)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    assert [token["word"] for token in tagged] == tokenizer.tokenize(sentence)
+    assert {token["entity"] for token in tagged} <= set(transformers.AutoConfig.from_pretrained(out).label2id)
+
+
+def test_squad_question_answering(bert_checkpoint, tmp_path):
+    out = tmp_path / "squad"
+    overrides = ["data.max_train_samples=128", "data.max_eval_samples=24", "data.max_length=96"]
+    metrics = finetune("squad", out, *overrides, model=bert_checkpoint)
+    assert_improved(out, metrics)
+    assert {"eval_exact_match", "eval_f1"} <= set(metrics)
+    row = read_jsonl(out / "predictions.jsonl")[0]
+    assert isinstance(row["prediction"], str) and row["answers"]
+
+    # transformers 5 removed this pipeline: the output directory brings its own (trust_remote_code).
+    answer = transformers.pipeline("question-answering", model=str(out), device="cpu", trust_remote_code=True)
+    context = "The Eiffel Tower was built in 1889 for the World's Fair in Paris."
+    result = answer(question="When was the Eiffel Tower built?", context=context)
+    assert context[result["start"] : result["end"]] == result["answer"] and result["answer"]
+    assert answer.tokenizer.model_max_length == 96  # it cuts windows as the training did
+
+
+@pytest.mark.parametrize("config_class", [transformers.BartConfig, HfrTransformerConfig])
+def test_seq2seq_translation(bpe_tokenizer, tmp_path, config_class):
+    """Multi30k on a tiny encoder-decoder, transformers' BART or our Transformer: Seq2SeqTrainer, generation
+    with beams for the metric, and the translation pipeline on the output directory."""
+    tokenizer = bpe_tokenizer
+    config = config_class(
+        vocab_size=len(tokenizer),
+        d_model=64,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+    )
+    checkpoint = tmp_path / config.model_type
+    transformers.AutoModelForSeq2SeqLM.from_config(config).save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    recipe = tmp_path / "multi30k.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "task": {"name": "multi30k"},
+                "model": {"name_or_path": str(checkpoint)},
+                "data": {"max_train_samples": 256, "max_eval_samples": 16, "max_length": 32},
+                "training": {"per_device_train_batch_size": 16, "generation_num_beams": 2},
+                "variants": {"tiny": {}},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    metrics = finetune(str(recipe), out, "training.eval_strategy=steps", model=checkpoint)
+    assert_improved(out, metrics)
+    # This tokenizer ends no target with an end-of-text token, so generation runs to generation_max_length,
+    # which defaults to data.max_length.
+    assert {"eval_bleu", "eval_gen_len"} <= set(metrics) and metrics["eval_gen_len"] == 32
+    row = read_jsonl(out / "predictions.jsonl")[0]
+    assert set(row) == {"source", "reference", "prediction"} and isinstance(row["prediction"], str)
+    translate = transformers.pipeline("translation", model=str(out), device="cpu", trust_remote_code=True)
+    (translation,) = translate("Ein Mann spielt Gitarre.", max_new_tokens=8)
+    assert isinstance(translation["translation_text"], str)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints: GPT-1 style, from scratch
+
+
+def test_gpt_with_the_auxiliary_lm_loss_and_no_pad_token(bpe_tokenizer, tmp_path):
+    """sst2_gpt (lm_loss_weight 0.5) on our GPT with a GPT-2 style tokenizer that has no pad token: the job
+    pads with end-of-text and writes that id into the config."""
+    eos = "<|endoftext|>"
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=bpe_tokenizer.backend_tokenizer, bos_token=eos, eos_token=eos, unk_token=eos
+    )
+    assert tokenizer.pad_token is None
+    config = HfrGPTConfig(vocab_size=len(tokenizer), n_positions=64, n_embd=64, n_layer=2, n_head=2)
+    checkpoint = tmp_path / "gpt"
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+
+    out = tmp_path / "out"
+    metrics = finetune("sst2_gpt", out, "data.max_eval_samples=64", model=checkpoint)
+    assert_improved(out, metrics)
+    saved = transformers.AutoConfig.from_pretrained(out)
+    assert saved.lm_loss_weight == 0.5 and saved.classifier_dropout == 0.1
+    assert saved.pad_token_id == tokenizer.convert_tokens_to_ids(eos)
+    assert transformers.AutoTokenizer.from_pretrained(out).pad_token == eos
+    classify = transformers.pipeline("text-classification", model=str(out), device="cpu")
+    assert len(classify(["a fine film", "a dull , tired mess of a movie"])) == 2
+
+
+@pytest.mark.parametrize("init", ["pretrained", "scratch"])
+def test_init_pretrained_keeps_the_encoder_and_scratch_does_not(bert_checkpoint, tmp_path, init):
+    out = tmp_path / init
+    overrides = [f"model.init={init}", "training.learning_rate=0", "training.max_steps=1"]
+    finetune(
+        "sst2",
+        out,
+        *overrides,
+        "training.eval_on_start=false",
+        "data.max_eval_samples=16",
+        model=bert_checkpoint,
+    )
+    before, after = load_file(bert_checkpoint / "model.safetensors"), load_file(out / "model.safetensors")
+    name = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(before[name], after[name]) == (init == "pretrained")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    assert tokenizer.get_vocab() == transformers.AutoTokenizer.from_pretrained(bert_checkpoint).get_vocab()
+
+
+def test_a_head_fine_tuned_for_other_labels_restarts_only_when_asked(bert_checkpoint, tmp_path):
+    """A checkpoint fine-tuned on 3 labels, fine-tuned again on CoLA's 2: refused in one line, then with
+    model.ignore_mismatched_sizes the encoder is kept and only the head starts again."""
+    three_way = tmp_path / "three_way"
+    transformers.AutoModelForSequenceClassification.from_pretrained(
+        bert_checkpoint, num_labels=3
+    ).save_pretrained(three_way)
+    transformers.AutoTokenizer.from_pretrained(bert_checkpoint).save_pretrained(three_way)
+    overrides = ["training.learning_rate=0", "training.max_steps=1", "training.eval_on_start=false"]
+    with pytest.raises(UserError, match="set model.ignore_mismatched_sizes=true"):
+        finetune("cola", tmp_path / "refused", *overrides, model=three_way)
+    assert not (tmp_path / "refused").exists()
+
+    out = tmp_path / "out"
+    finetune(
+        "cola",
+        out,
+        *overrides,
+        "model.ignore_mismatched_sizes=true",
+        "data.max_eval_samples=16",
+        model=three_way,
+    )
+    before, after = load_file(three_way / "model.safetensors"), load_file(out / "model.safetensors")
+    assert after["classifier.weight"].shape[0] == 2 and before["classifier.weight"].shape[0] == 3
+    name = "bert.layers.0.attention.query.weight"
+    assert torch.equal(before[name], after[name])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resuming, errors, the shipped recipes
+
+
+class Interrupted(Exception):
+    pass
+
+
+class InterruptAt(transformers.TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Interrupted(f"stopped at step {self.step}")
+
+
+def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(bert_checkpoint, tmp_path):
+    overrides = [
+        "training.max_steps=6",
+        "training.save_steps=3",
+        "training.logging_steps=3",
+        "training.eval_strategy=no",
+        "training.load_best_model_at_end=false",
+        "training.eval_on_start=false",
+        "data.max_eval_samples=16",
+    ]
+    finetune("sst2", tmp_path / "straight", *overrides, model=bert_checkpoint)
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Interrupted):
+        finetune("sst2", resumed, *overrides, model=bert_checkpoint, callbacks=[InterruptAt(5)])
+    assert (resumed / "checkpoint-3").is_dir() and not (resumed / "metrics.json").exists()
+
+    metrics = finetune("sst2", resumed, *overrides, model=bert_checkpoint)  # the same command again
+    assert metrics["global_step"] == 6
+    history = json.loads((resumed / "log_history.json").read_text())
+    assert [entry["step"] for entry in history if "loss" in entry] == [3, 6]  # goes on from checkpoint-3
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    again = load_file(resumed / "model.safetensors")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_two_cpu_processes_under_accelerate_launch(bert_checkpoint, tmp_path):
+    """The documented CPU form of multi-process training (../shared/HF5_NOTES.md): two gloo ranks share the
+    batches, the final evaluation gathers every eval example once, and one process writes the files."""
+    out = tmp_path / "ddp"
+    command = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "hf_recipes",
+        "finetune",
+        "cola",
+        "--model",
+        str(bert_checkpoint),
+        "--data-dir",
+        str(SHARED_DATA),
+        "--output-dir",
+        str(out),
+        "variant=tiny",
+        "training.max_steps=4",
+        "training.eval_steps=4",
+        "training.save_steps=4",
+        "data.max_eval_samples=37",  # odd: the last batch is padded across the ranks, then trimmed
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("done: ") == 1
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    # 4 steps x 32 sentences x 2 processes = 256 of the 512 = half an epoch; one process would be at 0.25.
+    assert state["epoch"] == pytest.approx(0.5)
+    assert len(read_jsonl(out / "predictions.jsonl")) == 37
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["task.name=sst3"], "task: unknown task 'sst3'; built-in tasks: cola, conll2003, custom"),
+        (["task.colour=red"], "task: task sst2: unknown option 'colour' (options: none)"),
+        (["training.learnig_rate=1"], "training.learnig_rate: unknown key; did you mean 'learning_rate'?"),
+        (["model.init=random"], "model.init: expected one of ['pretrained', 'scratch'], got str 'random'"),
+        (["model.config.classifer_dropout=0.2"], "model.config.classifer_dropout: unknown key; did you mean"),
+        (["model.config.num_labels=3"], "model.config.num_labels: set by the task from its labels"),
+        (["data.max_length=4096"], "data.max_length: 4096 tokens exceed the 128 that"),
+    ],
+)
+def test_mistakes_are_one_line_and_create_nothing(bert_checkpoint, tmp_path, overrides, expected):
+    out = tmp_path / "out"
+    with pytest.raises(UserError) as raised:
+        finetune("sst2", out, *overrides, model=bert_checkpoint)
+    assert expected in str(raised.value) and "\n" not in str(raised.value)
+    assert not out.exists()
+
+
+def test_cli_prints_one_error_line_for_a_missing_checkpoint(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "hf_recipes", "finetune", "sst2", "--output-dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # no outputs/ here: the recipe's default checkpoint is missing
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: model.name_or_path: outputs/bert_mlm_nsp_wikitext is not a directory; pretrain it first "
+        "(make pretrain RECIPE=bert_mlm_nsp_wikitext DATA_DIR=...), or fine-tune another checkpoint: "
+        "--model DIR or a Hub id (e.g. bert-base-uncased)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+SHIPPED = sorted(RECIPES_DIR.glob("finetune/*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_recipe_and_variant_validates(path):
+    variants = yaml.safe_load(path.read_text()).get("variants") or {None: None}
+    for variant in variants:
+        recipe, resolved = load_finetune_recipe(str(path), [f"variant={variant}"] if variant else [])
+        assert recipe.training and recipe.model.name_or_path and resolved["task"]["name"]
