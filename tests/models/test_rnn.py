@@ -318,10 +318,10 @@ def test_classifier_problem_types_gradients_and_padding(cell, bidirectional):
             HfrRNNForSequenceClassification, cell=cell, bidirectional=bidirectional, num_labels=num_labels
         )
         assert_every_parameter_gets_a_gradient(model, {**batch, "labels": labels})
-        assert model.config.problem_type == problem_type  # inferred from num_labels and the labels' dtype
         model.eval()
         with torch.no_grad():
             out = model(**batch, labels=labels)
+            assert model.config.problem_type == problem_type  # inferred from num_labels and the labels' dtype
             assert out.logits.shape == (3, num_labels)
             torch.testing.assert_close(out.loss, loss(out.logits, labels))
             for row in (0, 1):  # the state after the last real token, with left or right padding
