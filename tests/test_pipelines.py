@@ -162,7 +162,7 @@ def test_seq2seq_pipelines_generate_what_the_model_generates(tmp_path, family):
     translate = transformers.pipeline("translation", model=str(tmp_path), trust_remote_code=True)
     assert translate(text, max_new_tokens=6, num_beams=2) == [{"translation_text": expected}]
     generate = transformers.pipeline("text2text-generation", model=str(tmp_path), trust_remote_code=True)
-    assert generate([text, text], max_new_tokens=6, num_beams=2) == [[{"generated_text": expected}]] * 2
+    assert generate([text, text], max_new_tokens=6, num_beams=2) == [{"generated_text": expected}] * 2
 
     # and where hf_recipes is not installed
     result = run_without_hf_recipes(

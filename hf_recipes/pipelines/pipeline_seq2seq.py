@@ -16,6 +16,14 @@ from transformers import Pipeline
 class Text2TextGenerationPipeline(Pipeline):
     output_key = "generated_text"
 
+    def __call__(self, inputs, **kwargs):
+        """A string gives a list of outputs (one per returned sequence); a list of strings gives one output per
+        string when each returns a single sequence, as transformers 4's pipeline did."""
+        results = super().__call__(inputs, **kwargs)
+        if isinstance(inputs, list) and all(len(result) == 1 for result in results):
+            return [result[0] for result in results]
+        return results
+
     def _sanitize_parameters(self, truncation=None, **generate_kwargs):
         preprocess = {"truncation": truncation} if truncation is not None else {}
         return preprocess, generate_kwargs, {}

@@ -29,6 +29,7 @@ from hf_recipes.models.rnn import (
     HfrRNNModel,
 )
 from hf_recipes.models.rnn.modeling_rnn import AUTO_MAP
+from hf_recipes.pipelines import attach_pipelines
 from tests.helpers import run_without_hf_recipes
 from tests.models.checks import assert_every_parameter_gets_a_gradient, logits_of
 
@@ -669,10 +670,12 @@ def test_translate_from_a_saved_checkpoint_with_its_tokenizer(reverse_model, tmp
     batch = tokenizer(["a b c d", "j i h g f e"], padding=True, return_tensors="pt")
     generated = model.generate(**batch, num_beams=3, max_new_tokens=9)
     assert tokenizer.batch_decode(generated, skip_special_tokens=True) == ["d c b a", "e f g h i j"]
-    # transformers 5 removed these pipelines; translating is tokenizer + generate + decode, as above.
-    for task in ("translation", "text2text-generation"):
-        with pytest.raises(KeyError, match="removed"):
-            transformers.pipeline(task, model=str(tmp_path))
+    # transformers 5 removed these pipelines; the checkpoint carries its own (hf_recipes.pipelines).
+    attach_pipelines(tmp_path, "AutoModelForSeq2SeqLM")
+    for task, key in (("translation", "translation_text"), ("text2text-generation", "generated_text")):
+        pipe = transformers.pipeline(task, model=str(tmp_path), trust_remote_code=True)
+        outputs = pipe(["a b c d", "j i h g f e"], num_beams=3, max_new_tokens=9)
+        assert [output[key] for output in outputs] == ["d c b a", "e f g h i j"]
 
 
 def test_text_generation_pipeline_on_a_saved_char_level_language_model(tmp_path):
