@@ -41,7 +41,12 @@ def hardware(device: str) -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
     import transformers
@@ -54,25 +59,35 @@ def char_gpt(args) -> list[dict]:
     """The full recipe through the CLI, exactly as a user runs it."""
     out = Path(tempfile.mkdtemp(prefix="bench-char-gpt-"))
     command = [
-        sys.executable, "-m", "hf_recipes", "pretrain", "char_gpt_shakespeare", "--data-dir", args.data_dir,
-        "--output-dir", str(out), *(["variant=gpu"] if args.device == "cuda" else []),
+        sys.executable,
+        "-m",
+        "hf_recipes",
+        "pretrain",
+        "char_gpt_shakespeare",
+        "--data-dir",
+        args.data_dir,
+        "--output-dir",
+        str(out),
+        *(["variant=gpu"] if args.device == "cuda" else []),
     ]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     wall = time.perf_counter() - start
     metrics = json.loads((out / "metrics.json").read_text())
-    return [{
-        "benchmark": "char_gpt_shakespeare",
-        "command": shlex.join(["hf-recipes", *command[3:5], "--data-dir", args.data_dir]),
-        "best_val_loss": round(metrics["best_eval_loss"], 4),
-        "final_val_loss": round(metrics["eval_loss"], 4),
-        "steps": metrics["global_step"],
-        "train_seconds": round(metrics["train_runtime"], 1),
-        "wall_seconds": round(wall, 1),
-        "train_tokens_per_second": round(metrics["train_tokens_per_second"]),
-        "target_met": metrics["best_eval_loss"] <= 1.90,
-        "output_dir": str(out),
-    }]
+    return [
+        {
+            "benchmark": "char_gpt_shakespeare",
+            "command": shlex.join(["hf-recipes", *command[3:5], "--data-dir", args.data_dir]),
+            "best_val_loss": round(metrics["best_eval_loss"], 4),
+            "final_val_loss": round(metrics["eval_loss"], 4),
+            "steps": metrics["global_step"],
+            "train_seconds": round(metrics["train_runtime"], 1),
+            "wall_seconds": round(wall, 1),
+            "train_tokens_per_second": round(metrics["train_tokens_per_second"]),
+            "target_met": metrics["best_eval_loss"] <= 1.90,
+            "output_dir": str(out),
+        }
+    ]
 
 
 def step_time(args) -> list[dict]:
@@ -84,18 +99,59 @@ def step_time(args) -> list[dict]:
 
     device = torch.device(args.device)
     cases = [
-        ("hfr_gpt", "baby (4L/128d), ctx 64, batch 12", HfrGPTConfig(
-            vocab_size=65, n_positions=64, n_embd=128, n_layer=4, n_head=4, bias=False,
-            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0), 12, 64, "AutoModelForCausalLM"),
-        ("hfr_gpt", "mini (6L/192d), ctx 128, batch 16", HfrGPTConfig(
-            vocab_size=8000, n_positions=128, n_embd=192, n_layer=6, n_head=6), 16, 128, "AutoModelForCausalLM"),
-        ("hfr_bert", "mini (4L/256d), seq 128, batch 32", HfrBertConfig(
-            vocab_size=8000, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
-            max_position_embeddings=128), 32, 128, "AutoModelForMaskedLM"),
+        (
+            "hfr_gpt",
+            "baby (4L/128d), ctx 64, batch 12",
+            HfrGPTConfig(
+                vocab_size=65,
+                n_positions=64,
+                n_embd=128,
+                n_layer=4,
+                n_head=4,
+                bias=False,
+                resid_pdrop=0.0,
+                embd_pdrop=0.0,
+                attn_pdrop=0.0,
+            ),
+            12,
+            64,
+            "AutoModelForCausalLM",
+        ),
+        (
+            "hfr_gpt",
+            "mini (6L/192d), ctx 128, batch 16",
+            HfrGPTConfig(vocab_size=8000, n_positions=128, n_embd=192, n_layer=6, n_head=6),
+            16,
+            128,
+            "AutoModelForCausalLM",
+        ),
+        (
+            "hfr_bert",
+            "mini (4L/256d), seq 128, batch 32",
+            HfrBertConfig(
+                vocab_size=8000,
+                hidden_size=256,
+                num_hidden_layers=4,
+                num_attention_heads=4,
+                intermediate_size=1024,
+                max_position_embeddings=128,
+            ),
+            32,
+            128,
+            "AutoModelForMaskedLM",
+        ),
     ]
     if args.device == "cuda":
-        cases.append(("hfr_gpt", "gpt2 124M, ctx 1024, batch 16, bf16", HfrGPTConfig(), 16, 1024,
-                       "AutoModelForCausalLM"))
+        cases.append(
+            (
+                "hfr_gpt",
+                "gpt2 124M, ctx 1024, batch 16, bf16",
+                HfrGPTConfig(),
+                16,
+                1024,
+                "AutoModelForCausalLM",
+            )
+        )
     rows = []
     for family, label, config, batch, length, head in cases:
         for attention in ("sdpa", "eager"):
@@ -119,12 +175,18 @@ def step_time(args) -> list[dict]:
                 if step >= 3:  # warm-up steps are not timed
                     times.append(time.perf_counter() - start)
             median = sorted(times)[len(times) // 2]
-            rows.append({
-                "benchmark": "step_time", "family": family, "config": label, "attention": attention,
-                "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-                "ms_per_step": round(median * 1000, 1), "tokens_per_second": round(batch * length / median),
-                "threads": torch.get_num_threads(),
-            })
+            rows.append(
+                {
+                    "benchmark": "step_time",
+                    "family": family,
+                    "config": label,
+                    "attention": attention,
+                    "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+                    "ms_per_step": round(median * 1000, 1),
+                    "tokens_per_second": round(batch * length / median),
+                    "threads": torch.get_num_threads(),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -133,7 +195,9 @@ BENCHMARKS = {"char_gpt": char_gpt, "step_time": step_time}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), default=sorted(BENCHMARKS))
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
-    quickstart = verbs.add_parser("quickstart", help="the whole path offline on a built-in corpus, in minutes")
+    quickstart = verbs.add_parser(
+        "quickstart", help="the whole path offline on a built-in corpus, in minutes"
+    )
     quickstart.add_argument("--output-dir", metavar="DIR", help="default: outputs/quickstart")
     quickstart.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
 

@@ -41,9 +41,9 @@ def main(args: argparse.Namespace) -> int:
 
     print(
         f"""
-quickstart done in {metrics['train_runtime']:.0f} s of training ({metrics['global_step']} steps)
-  masked-LM accuracy {metrics['eval_mlm_accuracy']:.3f}, perplexity {metrics['perplexity']:.1f}; \
-next-sentence accuracy {metrics['eval_nsp_accuracy']:.3f}
+quickstart done in {metrics["train_runtime"]:.0f} s of training ({metrics["global_step"]} steps)
+  masked-LM accuracy {metrics["eval_mlm_accuracy"]:.3f}, perplexity {metrics["perplexity"]:.1f}; \
+next-sentence accuracy {metrics["eval_nsp_accuracy"]:.3f}
 fill-mask with the saved checkpoint:
 {chr(10).join(demo)}
 
