@@ -70,6 +70,7 @@ def char_gpt(args) -> list[dict]:
         str(out),
         *(["variant=gpu"] if args.device == "cuda" else []),
     ]
+    print(f"char_gpt: running {shlex.join(command)}", flush=True)
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     wall = time.perf_counter() - start
@@ -85,7 +86,6 @@ def char_gpt(args) -> list[dict]:
             "wall_seconds": round(wall, 1),
             "train_tokens_per_second": round(metrics["train_tokens_per_second"]),
             "target_met": metrics["best_eval_loss"] <= 1.90,
-            "output_dir": str(out),
         }
     ]
 
@@ -211,7 +211,7 @@ def main() -> int:
         path = RESULTS / f"{name}-{args.device}-{stamp}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"\n{name} ({args.device}, {record['hardware']['cpu']}) -> {path.relative_to(ROOT)}")
-        keys = [k for k in rows[0] if k not in ("benchmark", "output_dir")]
+        keys = [k for k in rows[0] if k != "benchmark"]
         print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
         for row in rows:
             print("| " + " | ".join(str(row[k]) for k in keys) + " |")
