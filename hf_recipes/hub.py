@@ -97,7 +97,7 @@ _HEAD_SUFFIXES = (
 )
 # metrics.json keys that describe the run rather than the model's quality: kept out of model-index.
 _NOT_EVAL_METRICS = re.compile(
-    r"(^train_|^total_flos$|^epoch$|^step$|^global_step$|_runtime$|_per_second$|_mem_)"
+    r"(^train_|^total_flos$|^epoch$|^step$|^global_step$|_runtime$|_per_second$|_mem_|^best_eval_)"
 )
 # TrainingArguments fields shown in the card's hyperparameter table, when the recipe has them.
 _HYPERPARAMETERS = (
@@ -551,13 +551,19 @@ class _Card:
 
     def _pipeline_tag(self) -> str | None:
         task = " ".join(filter(None, [self._task_name(), str(_get(self.recipe, "task", "type") or "")]))
-        if self.auto_class == "AutoModelForSeq2SeqLM" and "translation" in task.lower():
+        translates = "translation" in task.lower() or "translation" in (
+            self.config.get("custom_pipelines") or {}
+        )
+        if self.auto_class == "AutoModelForSeq2SeqLM" and translates:
             return "translation"
         return PIPELINE_TAGS.get(self.auto_class)
 
     def _base_model(self) -> tuple[str | None, str | None]:
-        """(Hub id, local path) of the checkpoint this run started from; a pretraining run has neither."""
+        """(Hub id, local path) of the checkpoint this run started from; a pretraining run has neither, and
+        neither has a `model.init: scratch` run, which takes only the architecture and tokenizer."""
         model = self.recipe.get("model")
+        if _get(model, "init") == "scratch":
+            return None, None
         keys = ("base_model", "name_or_path", "pretrained", "from_pretrained", "checkpoint", "init_from")
         candidates = [model] if isinstance(model, str) else [_get(model, key) for key in keys]
         candidates.append(self.recipe.get("base_model"))
@@ -689,6 +695,9 @@ class _Card:
             )
         elif self.base_model_local:
             lines.append(f"It was fine-tuned from a local checkpoint (`{Path(self.base_model_local).name}`).")
+        if _get(self.recipe, "model", "init") == "scratch":
+            donor = _get(self.recipe, "model", "name_or_path")
+            lines.append(f"It was trained from random weights (the architecture and tokenizer of `{donor}`).")
         if self.datasets:
             config = f" ({self.dataset_config})" if self.dataset_config else ""
             lines.append("Training data: " + ", ".join(f"`{d}`" for d in self.datasets) + config + ".")
@@ -740,6 +749,10 @@ class _Card:
 
     def _usage(self) -> str:
         remote = ", trust_remote_code=True" if self.custom_code else ""
+        # QA and seq2seq checkpoints carry the pipeline transformers 5 removed (custom_pipelines): it is code.
+        pipeline_remote = (
+            ", trust_remote_code=True" if self.custom_code or self.config.get("custom_pipelines") else ""
+        )
         code = [
             f"from transformers import {self.auto_class}, AutoTokenizer",
             "",
@@ -751,7 +764,7 @@ class _Card:
                 "",
                 "from transformers import pipeline",
                 "",
-                f'pipe = pipeline("{self.pipeline_tag}", model="{self.source}"{remote})',
+                f'pipe = pipeline("{self.pipeline_tag}", model="{self.source}"{pipeline_remote})',
             ]
         text = ["## How to use", "", "```python", *code, "```"]
         if self.custom_code:

@@ -796,3 +796,47 @@ def test_the_token_never_appears_in_files_or_logs(hub_server, pushed, loaded_els
             assert token not in commit.title + commit.description
             assert [path for path, data in commit.files.items() if needle in data] == [], repo.repo_id
     assert len(LOGS) > 10 and [log for log in LOGS if token in log] == []
+
+
+# --- model-card facts that depend on how the run started -------------------------------------------------------
+
+
+def _render(tmp_path: Path, config: dict, recipe: dict, metrics: dict) -> tuple[dict, str]:
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    card = hub.render_model_card(tmp_path, repo_id="me/model")
+    _, metadata, body = card.split("---\n", 2)
+    return yaml.safe_load(metadata), body
+
+
+def test_a_scratch_run_names_no_base_model_and_best_eval_bookkeeping_is_not_a_result(tmp_path):
+    config = {
+        "model_type": "hfr_bert",
+        "architectures": ["HfrBertForSequenceClassification"],
+        "auto_map": {"AutoModelForSequenceClassification": "modeling_bert.HfrBertForSequenceClassification"},
+    }
+    metrics = {"eval_accuracy": 0.81, "best_eval_loss": 0.4, "best_eval_step": 200, "train_runtime": 9.0}
+    recipe = {"task": {"name": "sst2"}, "model": {"name_or_path": "me/bert-wiki", "init": "scratch"}}
+    metadata, body = _render(tmp_path, config, recipe, metrics)
+    assert "base_model" not in metadata
+    assert "trained from random weights (the architecture and tokenizer of `me/bert-wiki`)" in body
+    results = metadata["model-index"][0]["results"][0]["metrics"]
+    assert [m["name"] for m in results] == ["eval_accuracy"]
+
+    recipe["model"]["init"] = "pretrained"
+    metadata, body = _render(tmp_path, config, recipe, metrics)
+    assert metadata["base_model"] == "me/bert-wiki" and "fine-tuned from [me/bert-wiki]" in body
+
+
+def test_a_checkpoint_carrying_its_pipeline_is_loaded_with_trust_remote_code(tmp_path):
+    """A transformers BART fine-tuned for translation has no auto_map, but its pipeline is custom code."""
+    config = {
+        "model_type": "bart",
+        "architectures": ["BartForConditionalGeneration"],
+        "custom_pipelines": {"translation": {"impl": "pipeline_seq2seq.TranslationPipeline"}},
+    }
+    recipe = {"task": {"name": "multi30k"}, "model": {"name_or_path": "facebook/bart-base"}}
+    _, body = _render(tmp_path, config, recipe, {"eval_bleu": 30.0})
+    assert 'pipeline("translation", model="me/model", trust_remote_code=True)' in body
+    assert 'AutoModelForSeq2SeqLM.from_pretrained("me/model")' in body  # the model itself is built in
