@@ -13,11 +13,15 @@ import platform
 import re
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 from ..errors import UserError
 from ..recipe import DataSpec
 from .pretraining import split_documents
+
+# One document per row; declared, so that a corpus without documents is an empty dataset (and our error).
+DOCUMENTS = Features({"text": Value("string")})
 
 # File extension -> the `datasets` builder that reads it.
 TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
@@ -28,7 +32,7 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
     if spec.builtin is not None:
         # the Python version is part of the cache key: each release ships its own reference text
         corpus = {"name": spec.builtin, "python": platform.python_version()}
-        documents = DatasetDict(train=Dataset.from_generator(_documents_from_builtin, gen_kwargs=corpus))
+        documents = DatasetDict(train=_generate(_documents_from_builtin, corpus))
         return _carve_validation(documents["train"], spec.validation_fraction or 0.1)
     use_local = data_dir is not None or spec.hub is None
     if use_local and not spec.local:
@@ -39,17 +43,10 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
         if use_local:
             files = _local_files(spec, split, data_dir)
             stamps = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-            splits[split] = Dataset.from_generator(
-                _documents_from_files,
-                gen_kwargs={"stamps": stamps, "spec": _grouping(spec)},
-                split="train",
-            )
+            splits[split] = _generate(_documents_from_files, {"stamps": stamps, "spec": _grouping(spec)})
         else:
-            splits[split] = Dataset.from_generator(
-                _documents_from_hub,
-                gen_kwargs={"hub": (spec.hub.path, spec.hub.name, names[split]), "spec": _grouping(spec)},
-                split="train",
-            )
+            hub = (spec.hub.path, spec.hub.name, names[split])
+            splits[split] = _generate(_documents_from_hub, {"hub": hub, "spec": _grouping(spec)})
     if "train" not in splits:
         raise UserError(f"data: no `train` split among {sorted(splits)}")
     documents = DatasetDict(splits)
@@ -61,6 +58,24 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
                 f"data: the {split} split has no documents (empty files, or a wrong text_column?)"
             )
     return documents
+
+
+def _generate(generator, gen_kwargs: dict) -> Dataset:
+    """Dataset.from_generator (cached by the generator's code and arguments), with our one-line errors
+    raised inside the generator passed on as they are instead of wrapped in datasets' own error."""
+    try:
+        return Dataset.from_generator(generator, gen_kwargs=gen_kwargs, features=DOCUMENTS, split="train")
+    except ValueError as error:
+        if "corresponds to no data" not in str(error):  # datasets' answer to a generator that yields nothing
+            raise
+        return Dataset.from_dict({"text": []}, features=DOCUMENTS)  # load_documents names the empty split
+    except DatasetGenerationError as error:
+        cause = error.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[Path]:

@@ -1,0 +1,124 @@
+"""A recipe's corpus from local files of every supported format, the Hub code path, the built-in corpus."""
+
+import json
+import os
+import time
+
+import pytest
+
+from hf_recipes.data.loading import load_documents
+from hf_recipes.errors import UserError
+from hf_recipes.recipe import DataSpec, HubSource
+
+ARTICLES = [
+    " = First = \n",
+    " The first article starts here . It goes on .\n",
+    " = = A section = = \n",
+    " Still the first article .\n",
+    " = Second = \n",
+    " The second one .\n",
+]
+
+
+def texts(dataset) -> list[str]:
+    return dataset["text"][:]
+
+
+def test_text_files_split_at_titles_blank_lines_rows_or_not_at_all(tmp_path):
+    (tmp_path / "wiki.txt").write_text("".join(ARTICLES))
+    by_title = load_documents(DataSpec(local={"train": "wiki.txt"}, document_boundary="title"), str(tmp_path))
+    assert texts(by_title["train"]) == [
+        "= First =\nThe first article starts here . It goes on .\n= = A section = =\nStill the first article .",
+        "= Second =\nThe second one .",
+    ]
+    (tmp_path / "bert.txt").write_text("Sentence one.\nSentence two.\n\nOther document.\n")
+    by_blank = load_documents(DataSpec(local={"train": "bert.txt"}), str(tmp_path))
+    assert texts(by_blank["train"]) == ["Sentence one.\nSentence two.", "Other document."]
+    by_row = load_documents(DataSpec(local={"train": "bert.txt"}, document_boundary="row"), str(tmp_path))
+    assert texts(by_row["train"]) == ["Sentence one.", "Sentence two.", "Other document."]
+    whole = load_documents(DataSpec(local={"train": "bert.txt"}, document_boundary="file"), str(tmp_path))
+    assert texts(whole["train"]) == ["Sentence one.\nSentence two.\n\nOther document.\n"]  # byte for byte
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".tsv", ".parquet"])
+def test_table_formats_read_the_text_column(tmp_path, suffix):
+    rows = [{"id": i, "body": f"document number {i} ."} for i in range(5)]
+    path = tmp_path / f"corpus{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    elif suffix in (".csv", ".tsv"):
+        sep = "," if suffix == ".csv" else "\t"
+        path.write_text(f"id{sep}body\n" + "".join(f"{r['id']}{sep}{r['body']}\n" for r in rows))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    spec = DataSpec(local={"train": path.name}, text_column="body", document_boundary="row")
+    assert texts(load_documents(spec, str(tmp_path))["train"]) == [row["body"] for row in rows]
+    with pytest.raises(UserError, match=rf"{path.name}.*no column 'text'"):
+        load_documents(DataSpec(local={"train": path.name}, document_boundary="row"), str(tmp_path))
+
+
+def test_validation_is_carved_from_the_end_of_the_text(tmp_path):
+    (tmp_path / "one.txt").write_text("a" * 90 + "b" * 10)
+    single = load_documents(
+        DataSpec(local={"train": "one.txt"}, document_boundary="file", validation_fraction=0.1), str(tmp_path)
+    )
+    assert texts(single["train"]) == ["a" * 90] and texts(single["validation"]) == ["b" * 10]
+    (tmp_path / "many.txt").write_text("\n".join(f"doc {i}" for i in range(10)))
+    many = load_documents(
+        DataSpec(local={"train": "many.txt"}, document_boundary="row", validation_fraction=0.2), str(tmp_path)
+    )
+    assert texts(many["validation"]) == ["doc 8", "doc 9"] and len(many["train"]) == 8
+
+
+def test_an_edited_file_is_read_again_and_an_unchanged_one_comes_from_the_cache(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("first version\n")
+    spec = DataSpec(local={"train": "corpus.txt"}, document_boundary="row")
+    first = load_documents(spec, str(tmp_path))["train"]
+    again = load_documents(spec, str(tmp_path))["train"]
+    assert again.cache_files == first.cache_files  # the same Arrow file: not generated twice
+    time.sleep(0.01)
+    path.write_text("second version\n")
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))
+    assert texts(load_documents(spec, str(tmp_path))["train"]) == ["second version"]
+
+
+def test_mistakes_are_one_line(tmp_path):
+    with pytest.raises(UserError, match=r"data.local.train: file not found: .*missing.txt"):
+        load_documents(DataSpec(local={"train": "missing.txt"}), str(tmp_path))
+    (tmp_path / "notes.docx").write_text("x")
+    with pytest.raises(UserError, match="notes.docx: unsupported format"):
+        load_documents(DataSpec(local={"train": "notes.docx"}), str(tmp_path))
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(UserError, match="the train split has no documents"):
+        load_documents(DataSpec(local={"train": "empty.txt"}), str(tmp_path))
+    with pytest.raises(UserError, match="no local files"):
+        load_documents(DataSpec(hub=HubSource(path="x/y")), str(tmp_path))
+
+
+def test_the_hub_route_maps_splits_and_groups_rows(tmp_path):
+    """The Hub path is `load_dataset(path, name, split=...)`; a local dataset folder takes the same route,
+    which is as far as these offline machines can follow it. Rows are WikiText-style lines."""
+    folder = tmp_path / "wikitext-like"
+    folder.mkdir()
+    (folder / "train.txt").write_text("".join(ARTICLES))
+    (folder / "validation.txt").write_text(" = Third = \n The third .\n")
+    spec = DataSpec(
+        hub=HubSource(path=str(folder), splits={"train": "validation", "validation": "train"}),
+        document_boundary="title",
+    )
+    documents = load_documents(spec, data_dir=None)
+    assert texts(documents["train"]) == ["= Third =\nThe third ."]  # our train = the source's validation
+    assert len(documents["validation"]) == 2
+    with pytest.raises(UserError, match=r"data.hub: cannot load .* split 'nope'"):
+        load_documents(DataSpec(hub=HubSource(path=str(folder), splits={"train": "nope"})), data_dir=None)
+
+
+def test_the_builtin_corpus_needs_no_files():
+    documents = load_documents(DataSpec(builtin="python_reference"), data_dir=None)
+    assert len(documents["train"]) > 50 and len(documents["validation"]) > 3
+    text = "\n".join(texts(documents["train"]))
+    assert "assert" in text and "****" not in text  # prose kept, heading underlines dropped
