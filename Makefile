@@ -5,6 +5,7 @@
 #   make test                             the test suite
 #   make pretrain RECIPE=<name|path> [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS="key=value ..."]
 #   make finetune TASK=<task|path>   [MODEL=dir|hub-id] [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS="key=value ..."]
+#   make transfer TASK=<task>        [MODEL=dir] [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS="key=value ..."]   pretrained vs scratch
 #   make push OUTPUT=<dir> REPO=<namespace/name> [ARGS="--private --revision BRANCH"]
 #   make bench [DATA_DIR=dir] [ARGS="--only step_time"]   measured numbers, saved under benchmarks/results/
 
@@ -17,7 +18,7 @@ STAMP := $(VENV)/.installed
 # Optional arguments of the run targets, passed through only when set.
 RUN_FLAGS = $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(OUTPUT_DIR),--output-dir $(OUTPUT_DIR))
 
-.PHONY: help setup test quickstart pretrain finetune push bench lint clean
+.PHONY: help setup test quickstart pretrain finetune transfer push bench lint clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -44,6 +45,10 @@ pretrain: $(STAMP)
 finetune: $(STAMP)
 	@test -n "$(TASK)" || { echo "usage: make finetune TASK=<task|path> [MODEL=dir|hub-id] [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS=\"key=value ...\"]" >&2; exit 2; }
 	$(BIN)/hf-recipes finetune $(TASK) $(if $(MODEL),--model $(MODEL)) $(RUN_FLAGS) $(ARGS)
+
+transfer: $(STAMP)
+	@test -n "$(TASK)" || { echo "usage: make transfer TASK=<task> [MODEL=dir] [DATA_DIR=dir] [OUTPUT_DIR=dir] [ARGS=\"key=value ...\"]" >&2; exit 2; }
+	$(BIN)/hf-recipes transfer $(TASK) $(if $(MODEL),--model $(MODEL)) $(RUN_FLAGS) $(ARGS)
 
 push: $(STAMP)
 	@test -n "$(OUTPUT)" -a -n "$(REPO)" || { echo "usage: make push OUTPUT=<dir> REPO=<namespace/name> [ARGS=\"--private --revision BRANCH\"]" >&2; exit 2; }

@@ -18,7 +18,10 @@ examples:
   hf-recipes pretrain char_gpt_shakespeare --data-dir ../shared/data training.max_steps=200
   accelerate launch -m hf_recipes pretrain bert_mlm_nsp_wikitext --data-dir ../shared/data
   hf-recipes finetune sst2 --model outputs/bert_mlm_nsp_wikitext --data-dir ../shared/data
+  hf-recipes transfer sst2 --data-dir ../shared/data
+  hf-recipes prompt sst2 --model outputs/gpt_clm_wikitext --data-dir ../shared/data --shots 0,1,4
   hf-recipes push outputs/sst2 my-user/bert-sst2
+  hf-recipes attention outputs/multi30k "Ein Mann fährt Fahrrad." --output attention.png
 
 Overrides are dotted keys into the recipe; TrainingArguments fields live under `training.`
 (e.g. training.max_steps=20 model.n_layer=2).
@@ -63,6 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--model", metavar="M", help="a checkpoint directory or a Hub id")
     _add_run_arguments(finetune)
 
+    transfer = verbs.add_parser(
+        "transfer", help="pretrained vs from-scratch fine-tuning on a task: side-by-side table and plot"
+    )
+    transfer.add_argument("task", help="a task (sst2, conll2003, ...), a transfer recipe name or a YAML path")
+    transfer.add_argument(
+        "--model", metavar="CKPT", help="fine-tune this checkpoint instead of pretraining one"
+    )
+    _add_run_arguments(transfer)
+
+    prompt = verbs.add_parser(
+        "prompt", help="zero-/one-/few-shot evaluation of a causal LM by prompting (GPT-3 style)"
+    )
+    prompt.add_argument(
+        "task", help="a single-label task (sst2, cola, mrpc, rte, word_order, custom) or a YAML path"
+    )
+    prompt.add_argument("--model", metavar="M", help="a causal LM: a checkpoint directory or a Hub id (gpt2)")
+    prompt.add_argument("--shots", metavar="K,K,...", help="numbers of demonstrations (default: 0,1,4)")
+    _add_run_arguments(prompt)
+
     evaluate = verbs.add_parser("evaluate", help="evaluate a trained output directory on its task")
     evaluate.add_argument("model", help="an output directory")
     _add_run_arguments(evaluate)
@@ -71,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("model", help="a checkpoint directory or a Hub id")
     generate.add_argument("prompt", nargs="?", default="", help="the prompt (default: empty)")
     generate.add_argument("--max-new-tokens", type=int, default=200)
+
+    attention = verbs.add_parser(
+        "attention", help="draw a seq2seq model's cross-attention while it translates a sentence (PNG)"
+    )
+    attention.add_argument("model", help="a seq2seq model directory (e.g. outputs/multi30k)")
+    attention.add_argument("sentence", help="the source sentence")
+    attention.add_argument("--output", metavar="FILE", default="attention.png", help="default: attention.png")
+    attention.add_argument(
+        "--num-beams", type=int, metavar="N", help="default: the model's generation config"
+    )
+    attention.add_argument(
+        "--layer", type=int, default=-1, metavar="L", help="decoder layer to draw, from 0 (default: the last)"
+    )
 
     push = verbs.add_parser("push", help="push an output directory (model, tokenizer, card, code) to the Hub")
     push.add_argument("output_dir", help="a trained output directory")
@@ -87,8 +122,11 @@ VERBS: dict[str, str] = {
     "quickstart": "hf_recipes.jobs.quickstart:main",
     "pretrain": "hf_recipes.jobs.pretrain:main",
     "finetune": "hf_recipes.jobs.finetune:main",
+    "transfer": "hf_recipes.jobs.transfer:main",
+    "prompt": "hf_recipes.jobs.prompt:main",
     "evaluate": "hf_recipes.jobs.evaluate:main",
     "generate": "hf_recipes.jobs.generate:main",
+    "attention": "hf_recipes.jobs.attention:main",
     "push": "hf_recipes.hub:main",
 }
 

@@ -1,4 +1,4 @@
-"""Pictures written next to every model: loss curves, confusion matrices; attention maps join them."""
+"""Pictures written next to every model: loss curves, confusion matrices, cross-attention maps."""
 
 from __future__ import annotations
 
@@ -74,5 +74,52 @@ def plot_confusion_matrix(
     axes.set_ylabel("gold")
     axes.set_title(title)
     figure.savefig(path, bbox_inches="tight")  # tight_layout leaves the y label outside beside a colorbar
+    plt.close(figure)
+    return path
+
+
+def plot_attention(
+    weights: np.ndarray,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    path: Path,
+    title: str,
+    head_names: Sequence[str] | None = None,
+) -> Path:
+    """Cross-attention heatmaps, source tokens (columns) × target tokens (rows), one panel per head.
+
+    weights: (heads, target, source) or (target, source), each row a distribution over the source (0 to 1, one
+    colour scale for every panel, so that heads compare). head_names default to "head 1", "head 2", ...
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim == 2:
+        weights = weights[None]
+    heads, rows, columns = weights.shape
+    if (rows, columns) != (len(target_tokens), len(source_tokens)):
+        raise ValueError(
+            f"attention of shape {weights.shape[1:]} for {len(target_tokens)} target and {len(source_tokens)} "
+            "source tokens"
+        )
+    names = list(head_names) if head_names is not None else [f"head {h + 1}" for h in range(heads)]
+    across = min(heads, 4)
+    down = -(-heads // across)
+    # about a quarter inch a token, so that the labels stay legible at any sentence length
+    width, height = 1.2 + 0.24 * columns, 0.9 + 0.24 * rows
+    figure, axes = plt.subplots(
+        down, across, figsize=(across * width + 1.0, down * height + 0.8), dpi=110, squeeze=False
+    )
+    for index, panel in enumerate(axes.flat):
+        if index >= heads:
+            panel.axis("off")
+            continue
+        image = panel.imshow(weights[index], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        panel.set_xticks(range(columns), labels=source_tokens, rotation=90, fontsize=8)
+        # every panel has the same rows: name them once, on the left
+        panel.set_yticks(range(rows), labels=target_tokens if index % across == 0 else [], fontsize=8)
+        if heads > 1:
+            panel.set_title(names[index], fontsize=9)
+    figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02, label="attention weight")
+    figure.suptitle(title, fontsize=10)
+    figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
     return path

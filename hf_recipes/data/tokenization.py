@@ -16,8 +16,13 @@ Four kinds, each set up as the model family that made it famous:
 
 Every tokenizer is a `PreTrainedTokenizerFast` that `save_pretrained` writes and `AutoTokenizer` reads back
 unchanged; `special_token_ids` gives the ids to write into a model config.
+
+For seq2seq models, `append_eos` makes a tokenizer end every sequence with its end-of-sequence token (so a
+decoder trained on the targets learns to stop), and `seq2seq_tokenizer` joins a source and a target tokenizer
+into one with two vocabularies (`tokenization_seq2seq.HfrSeq2SeqTokenizer`).
 """
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from ..errors import UserError
+from .tokenization_seq2seq import HfrSeq2SeqTokenizer
 
 TOKENIZER_KINDS = ("wordpiece", "bpe", "char", "unigram")
 
@@ -195,6 +201,49 @@ def _char_tokenizer(
     return tokenizer
 
 
+def append_eos(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """Make every encoded sequence end with the tokenizer's eos token (`A </s>`, pairs `A </s> B </s>`), as
+    T5's and Marian's tokenizers do, unless it already does; in place, and returned. A CLS/SEP template is
+    replaced; byte-level BPE's own post-processor stays in front."""
+    eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
+    if eos is None:
+        raise UserError(
+            "tokenizer: a seq2seq model needs an end-of-sequence token to learn where to stop, and this tokenizer "
+            "has none (wordpiece): use bpe, unigram or char, or set tokenizer.special_tokens.eos_token"
+        )
+    if tokenizer("a")["input_ids"][-1:] == [eos_id]:
+        return tokenizer
+    backend = tokenizer.backend_tokenizer
+    template = processors.TemplateProcessing(
+        single=f"$A:0 {eos}:0", pair=f"$A:0 {eos}:0 $B:1 {eos}:1", special_tokens=[(eos, eos_id)]
+    )
+    if isinstance(backend.post_processor, processors.ByteLevel):
+        template = processors.Sequence([backend.post_processor, template])
+    backend.post_processor = template
+    return tokenizer
+
+
+def seq2seq_tokenizer(
+    source: PreTrainedTokenizerFast, target: PreTrainedTokenizerFast
+) -> HfrSeq2SeqTokenizer:
+    """One tokenizer with the vocabularies of `source` (inputs) and `target` (`text_target=`, decoding), for
+    models with separate source and target embeddings. Both must have the same special tokens at the same
+    ids (two tokenizers trained with the same kind and special tokens do)."""
+    roles = {
+        role: getattr(source, role) for role in _SPECIAL_ROLES if getattr(source, role, None) is not None
+    }
+    for role, token in roles.items():
+        if getattr(target, f"{role}_id") != getattr(source, f"{role}_id"):
+            raise UserError(f"tokenizer: the source and target {role} ({token!r}) have different ids")
+    return HfrSeq2SeqTokenizer(
+        tokenizer_object=source.backend_tokenizer,
+        target_tokenizer_object=target.backend_tokenizer,
+        model_input_names=source.model_input_names,
+        clean_up_tokenization_spaces=source.clean_up_tokenization_spaces,
+        **roles,
+    )
+
+
 def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
     """The ids of the tokenizer's special tokens, keyed as model configs name them (`pad_token_id`,
     `bos_token_id`, `eos_token_id`, `unk_token_id`, `cls_token_id`, `sep_token_id`, `mask_token_id`); roles the
@@ -213,8 +262,18 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
         raise UserError(
             f"tokenizer directory {name} does not exist: give a folder written by save_pretrained or a Hub id"
         )
+    path = Path(name).expanduser()
+    if path.is_dir():
+        # Our two-vocabulary tokenizer: its class is known here, no remote code needed (elsewhere,
+        # AutoTokenizer.from_pretrained(path, trust_remote_code=True) loads it from the file saved beside it).
+        config = path / "tokenizer_config.json"
+        if (
+            config.is_file()
+            and json.loads(config.read_text()).get("tokenizer_class") == "HfrSeq2SeqTokenizer"
+        ):
+            return HfrSeq2SeqTokenizer.from_pretrained(str(path))
     try:
-        return AutoTokenizer.from_pretrained(str(Path(name).expanduser()) if looks_local else name)
+        return AutoTokenizer.from_pretrained(str(path) if looks_local else name)
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(

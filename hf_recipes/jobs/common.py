@@ -1,5 +1,7 @@
-"""What every training job shares: the output directory, TrainingArguments, resuming, and the files a
-finished run leaves behind (metrics.json, log_history.json, loss.png)."""
+"""What every training job shares: the output directory, TrainingArguments, resuming, the files a finished
+run leaves behind (metrics.json, log_history.json, loss.png), and building a model config and its tokenizer
+from a recipe's `model` (type, size, config) and `tokenizer` sections (pretraining, and fine-tuning a model
+built from a config)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,18 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from ..data.tokenization import load_tokenizer, special_token_ids, train_tokenizer
 from ..errors import UserError
 from ..plots import plot_loss
-from ..recipe import yaml_load
+from ..recipe import TokenizerSpec, yaml_load
 
 # Training settings that may change between attempts of the same run (to train longer, log differently,
 # push, or evaluate with another batch size) without making the checkpoints in the directory a different run.
@@ -141,3 +146,37 @@ def _plain(value: Any) -> Any:
 
 def perplexity(loss: float) -> float:
     return math.exp(loss) if loss < 50 else float("inf")
+
+
+# --- a model built from a config, and its tokenizer -----------------------------------------------------
+
+
+def tokenizer_from_spec(spec: TokenizerSpec, texts: Callable[[], Iterable[str]]):
+    """The tokenizer a recipe's `tokenizer` section describes: loaded (`name_or_path`) or trained (`train`) on
+    the strings `texts()` yields (called only when training)."""
+    if spec.name_or_path is not None:
+        return load_tokenizer(spec.name_or_path)
+    return train_tokenizer(
+        texts(),
+        spec.train,
+        spec.vocab_size,
+        lowercase=spec.lowercase,
+        min_frequency=spec.min_frequency,
+        special_tokens=spec.special_tokens or None,
+    )
+
+
+def build_model_config(family, size: str | None, fields: dict[str, Any], tokenizer, **fixed: Any):
+    """`family`'s config from its `size` preset, the recipe's `fields` on top, then the tokenizer's special token
+    ids and vocabulary size (and `fixed`, e.g. a second vocabulary), which the recipe may not contradict."""
+    fixed = {"vocab_size": len(tokenizer), **fixed}
+    for key, value in fixed.items():
+        if key in fields and fields[key] != value:
+            raise UserError(f"model.config.{key}: {fields[key]} != the tokenizer's {value}; leave it out")
+    names = set(family.config_class.__dataclass_fields__)
+    specials = {name: token_id for name, token_id in special_token_ids(tokenizer).items() if name in names}
+    values = {**family.sizes.get(size, {}), **fields, **specials, **fixed}
+    try:
+        return family.config_class(**values)
+    except (StrictDataclassClassValidationError, StrictDataclassFieldValidationError, ValueError) as error:
+        raise UserError(f"model.config: {' '.join(str(error).split())}") from None

@@ -20,22 +20,23 @@ from pathlib import Path
 import torch
 import transformers
 from accelerate import PartialState
-from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import Trainer, TrainerCallback, default_data_collator
 
 from ..data.collators import DataCollatorForPreTraining
 from ..data.loading import load_documents, num_proc
 from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
-from ..data.tokenization import load_tokenizer, special_token_ids, train_tokenizer
+from ..data.tokenization import load_tokenizer
 from ..errors import UserError
 from ..hub import push_after_training
 from ..models import REGISTRY
 from ..recipe import PretrainRecipe, dump_recipe, load_pretrain_recipe
 from .common import (
+    build_model_config,
     finish_run,
     perplexity,
     prepare_output_dir,
     recipe_header,
+    tokenizer_from_spec,
     training_arguments,
     write_text,
 )
@@ -139,18 +140,8 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
     spec = recipe.tokenizer
     if (out / "tokenizer_config.json").is_file():
         return load_tokenizer(str(out.resolve()))
-    if spec.name_or_path is not None:
-        tokenizer = load_tokenizer(spec.name_or_path)
-    else:
-        with args.main_process_first(desc="training the tokenizer"):
-            tokenizer = train_tokenizer(
-                (row["text"] for row in train_documents),
-                spec.train,
-                spec.vocab_size,
-                lowercase=spec.lowercase,
-                min_frequency=spec.min_frequency,
-                special_tokens=spec.special_tokens or None,
-            )
+    with args.main_process_first(desc="training the tokenizer"):
+        tokenizer = tokenizer_from_spec(spec, lambda: (row["text"] for row in train_documents))
     objective = recipe.objective
     # Pipelines truncate to this: the longest input the model was trained on.
     tokenizer.model_max_length = (
@@ -163,25 +154,18 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
 
 def _model_config(recipe: PretrainRecipe, family, tokenizer):
     spec = recipe.model
-    if "vocab_size" in spec.config and spec.config["vocab_size"] != len(tokenizer):
-        raise UserError(
-            f"model.config.vocab_size: {spec.config['vocab_size']} != the tokenizer's {len(tokenizer)}; leave it out"
-        )
-    fields = set(family.config_class.__dataclass_fields__)
-    specials = {name: token_id for name, token_id in special_token_ids(tokenizer).items() if name in fields}
-    values = {**family.sizes.get(spec.size, {}), **spec.config, **specials, "vocab_size": len(tokenizer)}
-    try:
-        config = family.config_class(**values)
-    except (StrictDataclassClassValidationError, StrictDataclassFieldValidationError, ValueError) as error:
-        raise UserError(f"model.config: {' '.join(str(error).split())}") from None
+    config = build_model_config(family, spec.size, spec.config, tokenizer)
     length = (
         recipe.objective.block_size
         if recipe.objective.type == "causal_lm"
         else recipe.objective.max_seq_length
     )
-    if length > config.max_position_embeddings:
+    # Models with position embeddings take sequences up to their size; recurrent ones have none and read any
+    # length.
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and length > positions:
         raise UserError(
-            f"objective: sequences of {length} tokens exceed the model's {config.max_position_embeddings} positions "
+            f"objective: sequences of {length} tokens exceed the model's {positions} positions "
             "(raise model.config.n_positions / max_position_embeddings or shorten the objective)"
         )
     return config
@@ -310,11 +294,13 @@ def _masked_lm_metrics(evaluation) -> dict:
 
 def _samples(model, tokenizer, recipe: PretrainRecipe) -> str:
     """`samples.count` generations from `samples.prompt`; past the model's context the window slides, as
-    nanoGPT's sampler does, each chunk generated with the KV cache."""
-    spec, context = recipe.samples, model.config.max_position_embeddings
+    nanoGPT's sampler does, each chunk generated with the KV cache. A recurrent model has no context limit
+    (its state summarises everything read): one call generates the whole sample."""
+    spec = recipe.samples
     prompt = tokenizer(spec.prompt, add_special_tokens=False)["input_ids"] or [
         tokenizer.bos_token_id or tokenizer.eos_token_id
     ]
+    context = getattr(model.config, "max_position_embeddings", None) or len(prompt) + spec.max_new_tokens + 1
     model.eval()
     texts = []
     for index in range(spec.count):
