@@ -1,0 +1,177 @@
+"""`hf-recipes transfer`: pretraining (or --model), the two fine-tuning runs and the report, on tiny sizes of the
+real data; the two runs differ only in `model.init`, and a finished pretraining is reused by the next task."""
+
+import json
+import subprocess
+import sys
+
+import datasets
+import pytest
+import yaml
+
+from hf_recipes.errors import UserError
+from hf_recipes.jobs import transfer
+from tests.conftest import REPO
+
+datasets.disable_progress_bars()
+
+STEPS = 8
+TINY_PRETRAINING = [
+    "pretrain.variant=tiny",
+    "pretrain.training.max_steps=6",
+    "pretrain.training.eval_steps=6",
+    "pretrain.training.save_steps=6",
+    "pretrain.training.disable_tqdm=true",
+]
+TINY_FINETUNING = [
+    f"finetune.training.max_steps={STEPS}",
+    "finetune.training.eval_steps=4",
+    "finetune.training.learning_rate=1e-3",
+    "finetune.training.disable_tqdm=true",
+    "finetune.data.max_train_samples=256",
+    "finetune.data.max_eval_samples=64",
+    "finetune.data.max_length=64",
+    "seed=7",
+]
+
+
+@pytest.fixture(scope="module")
+def sst2_report(shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("transfer")
+    report = transfer.run(
+        "sst2", TINY_PRETRAINING + TINY_FINETUNING, data_dir=str(shared_data), output_dir=str(root / "sst2")
+    )
+    return root, report
+
+
+def test_the_report_is_complete(sst2_report):
+    root, report = sst2_report
+    out = root / "sst2"
+    assert report == json.loads((out / "transfer.json").read_text())
+    assert report["task"] == "sst2" and report["metric"] == "eval_accuracy"
+    assert report["checkpoint"] == str(root / "bert_mlm_nsp_wikitext")  # beside the task's directory
+    assert report["pretraining"]["reused"] is False and report["pretraining"]["steps"] == 6
+    for init in ("pretrained", "scratch"):
+        run = report[init]
+        metrics = json.loads((out / init / "metrics.json").read_text())
+        assert run["eval_accuracy"] == metrics["eval_accuracy"]
+        assert run["steps"] == STEPS
+        assert [step for step, _ in run["curve"]] == [0, 4, 8]  # eval_on_start, then every eval_steps
+        assert run["wall_time_s"] > 0 and run["train_runtime_s"] > 0
+        assert (out / init / "model.safetensors").is_file() and (out / init / "README.md").is_file()
+    assert report["difference"] == pytest.approx(
+        report["pretrained"]["eval_accuracy"] - report["scratch"]["eval_accuracy"]
+    )
+    assert (out / "transfer.png").stat().st_size > 10_000
+    markdown = (out / "transfer.md").read_text()
+    assert (
+        f"| **eval_accuracy** (final model) | **{report['pretrained']['eval_accuracy']:.4f}** |" in markdown
+    )
+    for command in (report["command"], report["pretraining"]["command"], report["scratch"]["command"]):
+        assert command in markdown
+    assert "model.init=scratch" in report["scratch"]["command"]
+
+
+def test_the_two_runs_differ_only_in_init(sst2_report):
+    root, _ = sst2_report
+    recipes = {
+        init: yaml.safe_load((root / "sst2" / init / "recipe.yaml").read_text())
+        for init in ("pretrained", "scratch")
+    }
+    assert (
+        recipes["pretrained"]["model"]["init"] == "pretrained"
+        and recipes["scratch"]["model"]["init"] == "scratch"
+    )
+    for recipe in recipes.values():
+        del recipe["model"]["init"], recipe["output_dir"]
+    assert recipes["pretrained"] == recipes["scratch"]
+    recipe = recipes["scratch"]
+    assert recipe["model"]["name_or_path"] == str(root / "bert_mlm_nsp_wikitext")
+    assert recipe["training"]["seed"] == 7 and recipe["training"]["max_steps"] == STEPS
+    # the starting points differ: the same step-0 eval loss would mean the same weights (accuracy alone can
+    # tie: both untrained heads may predict the majority class)
+    step0 = {
+        init: next(
+            entry["eval_loss"]
+            for entry in json.loads((root / "sst2" / init / "log_history.json").read_text())
+            if entry["step"] == 0 and "eval_loss" in entry
+        )
+        for init in ("pretrained", "scratch")
+    }
+    assert step0["pretrained"] != pytest.approx(step0["scratch"], abs=1e-4)
+
+
+def test_the_saved_recipe_reruns_and_the_pretraining_is_reused(sst2_report, shared_data):
+    """A second task with the same pretraining finds it finished beside its directory and does not redo it;
+    transfer.yaml re-runs the comparison."""
+    root, first = sst2_report
+    saved = yaml.safe_load((root / "sst2" / "transfer.yaml").read_text())
+    assert saved["task"] == "sst2" and saved["seed"] == 7
+    assert saved["pretrain"]["variant"] == "tiny" and saved["finetune"]["training"]["max_steps"] == STEPS
+    mtime = (root / "bert_mlm_nsp_wikitext" / "model.safetensors").stat().st_mtime_ns
+    again = transfer.run(str(root / "sst2" / "transfer.yaml"), output_dir=str(root / "sst2_again"))
+    assert again["pretraining"]["reused"] is True and again["checkpoint"] == first["checkpoint"]
+    assert (root / "bert_mlm_nsp_wikitext" / "model.safetensors").stat().st_mtime_ns == mtime
+    # same recipes, same seed, same machine: the same numbers
+    for init in ("pretrained", "scratch"):
+        assert [step for step, _ in again[init]["curve"]] == [step for step, _ in first[init]["curve"]]
+        assert [value for _, value in again[init]["curve"]] == pytest.approx(
+            [value for _, value in first[init]["curve"]], abs=1e-6
+        )
+        assert again[init]["eval_loss"] == pytest.approx(first[init]["eval_loss"], abs=1e-5)
+
+
+def test_a_given_checkpoint_skips_pretraining_on_conll(sst2_report, shared_data, tmp_path):
+    root, _ = sst2_report
+    checkpoint = root / "bert_mlm_nsp_wikitext"
+    report = transfer.run(
+        "conll2003",
+        TINY_FINETUNING,
+        model=str(checkpoint),
+        data_dir=str(shared_data),
+        output_dir=str(tmp_path / "ner"),
+    )
+    assert "pretraining" not in report and report["checkpoint"] == str(checkpoint)
+    assert report["metric"] == "eval_f1" and report["pretrained"]["steps"] == STEPS
+    assert "hf-recipes pretrain" not in (tmp_path / "ner" / "transfer.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["finetune.training.max_stepz=3"], "training.max_stepz: unknown key; did you mean 'max_steps'?"),
+        (["pretrain.model.size=huge"], "model.size: hfr_bert has sizes"),
+        (["pretrain_recipe=nope"], "no pretrain recipe named 'nope'"),
+        (["sed=1"], "sed: unknown key; did you mean 'seed'?"),
+    ],
+)
+def test_recipe_errors_come_before_any_training(overrides, message, tmp_path):
+    with pytest.raises(UserError) as error:
+        transfer.run("sst2", overrides, output_dir=str(tmp_path / "out"))
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_make_transfer_runs_the_cli_verb():
+    result = subprocess.run(
+        ["make", "-n", "transfer", "TASK=sst2", "DATA_DIR=../shared/data", "ARGS=seed=3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    command = result.stdout.strip().splitlines()[-1].split()
+    assert command == [".venv/bin/hf-recipes", "transfer", "sst2", "--data-dir", "../shared/data", "seed=3"]
+
+
+def test_an_unknown_task_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "hf_recipes", "transfer", "nosuchtask", "--output-dir", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.startswith("error: no finetune recipe named 'nosuchtask'")
+        and result.stderr.count("\n") == 1
+    )
