@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
-from transformers import HfArgumentParser, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from torch.utils.data import SequentialSampler
+from transformers import HfArgumentParser, Seq2SeqTrainer, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint, has_length
 
 from ..data.tokenization import load_tokenizer, special_token_ids, train_tokenizer
 from ..errors import UserError
@@ -180,3 +181,29 @@ def build_model_config(family, size: str | None, fields: dict[str, Any], tokeniz
         return family.config_class(**values)
     except (StrictDataclassClassValidationError, StrictDataclassFieldValidationError, ValueError) as error:
         raise UserError(f"model.config: {' '.join(str(error).split())}") from None
+
+
+# --- Trainers whose evaluation keeps the dataset's order ------------------------------------------------
+
+
+class _EvaluationInOrder:
+    """transformers 5 applies `train_sampling_strategy="group_by_length"` to evaluation as well
+    (`Trainer._get_eval_sampler` returns a LengthGroupedSampler), so predictions come back in another order
+    than the eval examples. Our tasks pair predictions with their examples (BLEU references, predictions.jsonl,
+    SQuAD windows), so evaluation here always reads the dataset in order; training still groups by length."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_eval_sampler(eval_dataset)
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        # several processes: no sampler, accelerate shards in order and gather_for_metrics restores it
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+
+class OrderedTrainer(_EvaluationInOrder, Trainer):
+    """`Trainer` whose evaluation and prediction keep the dataset's order (see _EvaluationInOrder)."""
+
+
+class OrderedSeq2SeqTrainer(_EvaluationInOrder, Seq2SeqTrainer):
+    """`Seq2SeqTrainer` whose evaluation and prediction keep the dataset's order (see _EvaluationInOrder)."""
