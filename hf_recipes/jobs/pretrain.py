@@ -40,6 +40,7 @@ from .common import (
     training_arguments,
     write_text,
 )
+from .generate import sample_texts
 
 # Which Auto class (head) each objective trains.
 HEADS = {
@@ -293,33 +294,16 @@ def _masked_lm_metrics(evaluation) -> dict:
 
 
 def _samples(model, tokenizer, recipe: PretrainRecipe) -> str:
-    """`samples.count` generations from `samples.prompt`; past the model's context the window slides, as
-    nanoGPT's sampler does, each chunk generated with the KV cache. A recurrent model has no context limit
-    (its state summarises everything read): one call generates the whole sample."""
+    """`samples.count` generations from `samples.prompt` (what `hf-recipes generate` does)."""
     spec = recipe.samples
-    prompt = tokenizer(spec.prompt, add_special_tokens=False)["input_ids"] or [
-        tokenizer.bos_token_id or tokenizer.eos_token_id
-    ]
-    context = getattr(model.config, "max_position_embeddings", None) or len(prompt) + spec.max_new_tokens + 1
-    model.eval()
-    texts = []
-    for index in range(spec.count):
-        torch.manual_seed(index)
-        tokens = torch.tensor([prompt[-context:]], device=model.device)
-        remaining = spec.max_new_tokens
-        while remaining > 0:
-            window = tokens[:, -(context // 2) :] if tokens.shape[1] >= context else tokens
-            step = min(remaining, context - window.shape[1])
-            new = model.generate(
-                window,
-                max_new_tokens=step,
-                do_sample=True,
-                temperature=spec.temperature,
-                top_k=spec.top_k,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=None,
-            )[:, window.shape[1] :]
-            tokens, remaining = torch.cat([tokens, new], dim=1), remaining - step
-        texts.append(tokenizer.decode(tokens[0], skip_special_tokens=True))
+    texts = sample_texts(
+        model,
+        tokenizer,
+        spec.prompt,
+        count=spec.count,
+        max_new_tokens=spec.max_new_tokens,
+        temperature=spec.temperature,
+        top_k=spec.top_k,
+    )
     rule = "\n" + "-" * 80 + "\n"
     return rule.join(texts) + "\n"
