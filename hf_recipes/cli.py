@@ -85,14 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     prompt.add_argument("--shots", metavar="K,K,...", help="numbers of demonstrations (default: 0,1,4)")
     _add_run_arguments(prompt)
 
-    evaluate = verbs.add_parser("evaluate", help="evaluate a trained output directory on its task")
-    evaluate.add_argument("model", help="an output directory")
+    evaluate = verbs.add_parser("evaluate", help="score a fine-tuned output directory on its task again")
+    evaluate.add_argument("model", help="an output directory of `hf-recipes finetune`")
+    evaluate.add_argument(
+        "--split", metavar="S", help="default: the task's evaluation split (e.g. test, train)"
+    )
     _add_run_arguments(evaluate)
 
-    generate = verbs.add_parser("generate", help="generate text from a causal LM checkpoint")
+    generate = verbs.add_parser(
+        "generate", help="sample text from a causal LM, or translate with a seq2seq model"
+    )
     generate.add_argument("model", help="a checkpoint directory or a Hub id")
-    generate.add_argument("prompt", nargs="?", default="", help="the prompt (default: empty)")
-    generate.add_argument("--max-new-tokens", type=int, default=200)
+    generate.add_argument(
+        "prompt", nargs="?", default="", help="the prompt, or the source sentence (default: empty)"
+    )
+    generate.add_argument(
+        "--max-new-tokens", type=int, metavar="N", help="default: 200 (seq2seq: the saved generation config)"
+    )
+    generate.add_argument("--num-samples", type=int, default=1, metavar="K", help="samples (default: 1)")
+    generate.add_argument(
+        "--temperature", type=float, default=0.8, help="sampling temperature (default: 0.8)"
+    )
+    generate.add_argument("--top-k", type=int, default=200, metavar="K", help="sample from the K likeliest")
+    generate.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    generate.add_argument("--num-beams", type=int, metavar="N", help="beam search (deterministic)")
+    generate.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (default: 0)")
+    generate.add_argument(
+        "--trust-remote-code", action="store_true", help="run model code shipped with a Hub checkpoint"
+    )
 
     attention = verbs.add_parser(
         "attention", help="draw a seq2seq model's cross-attention while it translates a sentence (PNG)"

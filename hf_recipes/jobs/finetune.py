@@ -39,9 +39,7 @@ from accelerate import PartialState
 from transformers import (
     AutoConfig,
     AutoTokenizer,
-    Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
-    Trainer,
     TrainerCallback,
     TrainingArguments,
 )
@@ -66,6 +64,8 @@ from ..tasks import Task, write_jsonl
 from ..tasks.base import logits_of, values
 from .attention import write_attention_pictures
 from .common import (
+    OrderedSeq2SeqTrainer,
+    OrderedTrainer,
     build_model_config,
     finish_run,
     prepare_output_dir,
@@ -191,7 +191,7 @@ def run(
     budget = TrainTimeBudget(recipe.max_train_minutes) if recipe.max_train_minutes is not None else None
     if budget is not None:
         callbacks.append(budget)
-    trainer = (Seq2SeqTrainer if seq2seq else Trainer)(
+    trainer = (OrderedSeq2SeqTrainer if seq2seq else OrderedTrainer)(
         model=model,
         args=args,
         train_dataset=features[task.train_split],

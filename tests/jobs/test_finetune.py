@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from sklearn.metrics import matthews_corrcoef
 
 import hf_recipes  # noqa: F401  (registers our model families with the AutoClasses)
+from hf_recipes.cli import main as cli
 from hf_recipes.data.tokenization import train_tokenizer
 from hf_recipes.errors import UserError
 from hf_recipes.jobs.finetune import run
@@ -168,6 +169,18 @@ def test_cola_single_label_end_to_end(bert_checkpoint, tmp_path):
     assert "| learning_rate | `0.001` |" in card and "![confusion matrix](confusion_matrix.png)" in card
     reported = {m["name"]: m["value"] for m in header["model-index"][0]["results"][0]["metrics"]}
     assert reported["eval_matthews_correlation"] == pytest.approx(saved["eval_matthews_correlation"])
+
+    # `hf-recipes evaluate` scores the saved model again: the same numbers, nothing in the run rewritten.
+    before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    assert cli(["evaluate", str(out), "--output-dir", str(tmp_path / "again")]) == 0
+    rescored = json.loads((tmp_path / "again" / "validation_results.json").read_text())
+    for key in ("eval_loss", "eval_matthews_correlation"):
+        assert rescored[key] == pytest.approx(saved[key], abs=1e-5), key
+    assert (
+        rescored["num_examples"] == 128
+        and len(read_jsonl(tmp_path / "again" / "validation_predictions.jsonl")) == 128
+    )
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
 
     # The saved recipe runs the same job again.
     again, _ = load_finetune_recipe(str(out / "recipe.yaml"))

@@ -18,7 +18,7 @@ import hf_recipes  # noqa: F401  (registers our model families with the AutoClas
 from hf_recipes.cli import main as cli
 from hf_recipes.data.tokenization import load_tokenizer
 from hf_recipes.errors import UserError
-from hf_recipes.jobs import pretrain
+from hf_recipes.jobs import evaluate, pretrain
 from hf_recipes.jobs.attention import cross_attention
 from hf_recipes.jobs.finetune import run
 from hf_recipes.recipe import load_finetune_recipe
@@ -109,6 +109,17 @@ def test_a_transformer_from_config_learns_and_is_scored_on_detokenized_text(tran
         assert not any("Ġ" in h or "<|" in h for h in hypotheses)
     test_references = set(multi30k_lines("test_2016_flickr.en"))
     assert all(row["reference"] in test_references for row in read_jsonl(out / "test_predictions.jsonl"))
+
+
+def test_evaluate_scores_the_test_split_again(transformer_run, tmp_path):
+    """`hf-recipes evaluate DIR --split test`: BLEU on test_2016_flickr from the saved model and its saved
+    generation settings equals what the run itself measured."""
+    out, metrics = transformer_run
+    rescored = evaluate.run(str(out), split="test", output_dir=str(tmp_path))
+    assert rescored["test_bleu"] == pytest.approx(metrics["test_bleu"], abs=1e-6)
+    assert rescored["num_examples"] == 16
+    rows = read_jsonl(tmp_path / "test_predictions.jsonl")
+    assert rows == read_jsonl(out / "test_predictions.jsonl")
 
 
 def test_targets_end_with_eos_and_generation_stops_before_max_length(transformer_run):
