@@ -122,7 +122,7 @@ def run(
     if recipe.objective.type == "causal_lm":
         metrics["train_tokens_per_second"] = metrics["train_samples_per_second"] * recipe.objective.block_size
     if "validation" in examples:
-        evaluation = trainer.evaluate()
+        evaluation = _final_evaluation(trainer)
         metrics.update(evaluation)
         # for BERT, eval_loss is MLM + NSP: its perplexity is the masked LM's
         metrics["perplexity"] = perplexity(evaluation["eval_mlm_loss" if masked else "eval_loss"])
@@ -291,6 +291,16 @@ def _masked_lm_metrics(evaluation) -> dict:
         metrics["nsp_loss"] = float(torch.nn.functional.cross_entropy(nsp_logits, targets))
         metrics["nsp_accuracy"] = float((nsp_logits.argmax(-1) == targets).float().mean())
     return metrics
+
+
+def _final_evaluation(trainer: Trainer) -> dict:
+    """The final model's eval metrics: those the Trainer logged at the last step when it evaluated there (the
+    weights are the ones it evaluated unless load_best_model_at_end swapped them), else a new evaluation."""
+    state = trainer.state
+    last = next((entry for entry in reversed(state.log_history) if "eval_loss" in entry), None)
+    if last is not None and last["step"] == state.global_step and not trainer.args.load_best_model_at_end:
+        return {key: value for key, value in last.items() if key.startswith("eval_") or key == "epoch"}
+    return trainer.evaluate()
 
 
 def _samples(model, tokenizer, recipe: PretrainRecipe) -> str:

@@ -73,6 +73,9 @@ def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path):
     assert saved["global_step"] == 40 and saved["eval_loss"] == metrics["eval_loss"]
     assert saved["perplexity"] == pytest.approx(math.exp(saved["eval_loss"]))
     assert saved["best_eval_loss"] <= saved["eval_loss"] + 1e-9 and saved["train_tokens_per_second"] > 0
+    # The Trainer evaluated the final weights at step 40: that evaluation is the final one, not run twice.
+    evaluations = [e for e in json.loads((out / "log_history.json").read_text()) if "eval_loss" in e]
+    assert [e["step"] for e in evaluations] == [20, 40] and evaluations[-1]["eval_loss"] == saved["eval_loss"]
     assert len((out / "samples.txt").read_text().strip()) > 0
 
     # The directory is a complete checkpoint for transformers' Auto classes.
