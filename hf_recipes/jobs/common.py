@@ -15,7 +15,7 @@ from typing import Any
 
 from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from torch.utils.data import SequentialSampler
-from transformers import HfArgumentParser, Seq2SeqTrainer, Trainer, TrainingArguments
+from transformers import HfArgumentParser, Seq2SeqTrainer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint, has_length
 
 from ..data.tokenization import load_tokenizer, special_token_ids, train_tokenizer
@@ -207,3 +207,13 @@ class OrderedTrainer(_EvaluationInOrder, Trainer):
 
 class OrderedSeq2SeqTrainer(_EvaluationInOrder, Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose evaluation and prediction keep the dataset's order (see _EvaluationInOrder)."""
+
+
+class StepSettingsOfThisAttempt(TrainerCallback):
+    """Resuming restores the checkpoint's TrainerState, and with it the logging/eval/save step intervals of
+    the first attempt (transformers computes them from the arguments, then overwrites them with the saved
+    state, and only warns). RESUMABLE_CHANGES promises that a re-run with new intervals uses them: this
+    recomputes them from this attempt's arguments, as the Trainer does for a fresh run."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        state.compute_steps(args, state.max_steps)

@@ -66,6 +66,7 @@ from .attention import write_attention_pictures
 from .common import (
     OrderedSeq2SeqTrainer,
     OrderedTrainer,
+    StepSettingsOfThisAttempt,
     build_model_config,
     finish_run,
     prepare_output_dir,
@@ -201,7 +202,7 @@ def run(
         compute_metrics=task.compute_metrics_fn(
             tokenizer=tokenizer, examples=eval_raw, features=eval_features
         ),
-        callbacks=callbacks,
+        callbacks=[StepSettingsOfThisAttempt(), *callbacks],
     )
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model()  # model + code + tokenizer into output_dir

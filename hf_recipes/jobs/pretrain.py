@@ -31,6 +31,7 @@ from ..hub import push_after_training
 from ..models import REGISTRY
 from ..recipe import PretrainRecipe, dump_recipe, load_pretrain_recipe
 from .common import (
+    StepSettingsOfThisAttempt,
     build_model_config,
     finish_run,
     perplexity,
@@ -113,7 +114,7 @@ def run(
         processing_class=tokenizer,
         compute_metrics=_masked_lm_metrics if masked else None,
         preprocess_logits_for_metrics=_reduce_masked_lm_logits if masked else None,
-        callbacks=list(callbacks),
+        callbacks=[StepSettingsOfThisAttempt(), *callbacks],
     )
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model()  # model + code + tokenizer into output_dir

@@ -166,6 +166,25 @@ def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(sha
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
 
 
+def test_a_resumed_run_takes_the_new_logging_and_eval_intervals(shared_data, tmp_path):
+    """Resuming restores the checkpoint's TrainerState, whose step intervals transformers would keep; the
+    intervals of the re-run command are the ones used (they are allowed to change between attempts)."""
+    overrides = [
+        *CHAR_GPT,
+        "training.max_steps=8",
+        "training.save_steps=4",
+        "training.eval_steps=4",
+        "data.max_train_samples=240",
+    ]
+    out, kwargs = tmp_path / "run", dict(data_dir=str(shared_data), output_dir=str(tmp_path / "run"))
+    with pytest.raises(Interrupted):
+        run("char_gpt_shakespeare", overrides, callbacks=[InterruptAt(5)], **kwargs)
+    run("char_gpt_shakespeare", [*overrides, "training.logging_steps=1", "training.eval_steps=2"], **kwargs)
+    history = json.loads((out / "log_history.json").read_text())
+    assert [e["step"] for e in history if "loss" in e] == [4, 5, 6, 7, 8]
+    assert [e["step"] for e in history if "eval_loss" in e] == [4, 6, 8]
+
+
 def test_a_directory_of_another_recipe_is_refused(shared_data, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
