@@ -154,7 +154,16 @@ def test_recipe_errors_come_before_any_training(overrides, message, tmp_path):
 
 def test_make_transfer_runs_the_cli_verb():
     result = subprocess.run(
-        ["make", "-n", "transfer", "TASK=sst2", "DATA_DIR=../shared/data", "ARGS=seed=3"],
+        # --no-print-directory: under `make test` this make is a sub-make, which prints "make[1]: Entering ..."
+        [
+            "make",
+            "-n",
+            "--no-print-directory",
+            "transfer",
+            "TASK=sst2",
+            "DATA_DIR=../shared/data",
+            "ARGS=seed=3",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
