@@ -33,14 +33,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def hardware(device: str) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from hf_recipes.jobs.common import cpu_name
+
+    cpu = cpu_name()
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -217,3 +218,14 @@ class StepSettingsOfThisAttempt(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         state.compute_steps(args, state.max_steps)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), for the hardware stamp of measured numbers."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -52,7 +52,7 @@ from ..recipe import (
     resolve_path,
     yaml_load,
 )
-from .common import write_json, write_text
+from .common import cpu_name, write_json, write_text
 
 RUNS = ("pretrained", "scratch")
 
@@ -418,14 +418,7 @@ def hardware() -> dict[str, Any]:
     import torch
     import transformers
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
