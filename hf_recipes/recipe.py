@@ -141,7 +141,7 @@ class MaskedLMObjective:
     short_seq_prob: float = 0.1  # share of instances with a shorter random target length
     mlm_probability: float = 0.15
     whole_word_mask: bool = False
-    dupe_factor: int = 1  # instance-building passes over the corpus, each with a different pairing
+    dupe_factor: int = 1  # instance-building passes over the training corpus, each with a different pairing
     split_sentences: bool = True  # cut lines into sentences (off for one-sentence-per-line corpora)
     drop_pattern: str | None = None  # lines matching it are not text (e.g. WikiText's headings)
 

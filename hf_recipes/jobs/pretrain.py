@@ -233,7 +233,9 @@ def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
                     "sep_token_id": tokenizer.sep_token_id,
                     "max_seq_length": objective.max_seq_length,
                     "short_seq_prob": objective.short_seq_prob,
-                    "dupe_factor": objective.dupe_factor,
+                    # more pairings of the training corpus are more training data; the held-out split is
+                    # built once (repeating it only makes every evaluation longer)
+                    "dupe_factor": objective.dupe_factor if split == "train" else 1,
                     "seed": seed,
                 },
                 desc=f"building {split} MLM+NSP instances",

@@ -242,3 +242,22 @@ def test_two_cpu_processes_under_accelerate_launch_write_a_checkpoint(shared_dat
     # 4 steps x 12 sequences x 2 processes = 96 sequences = one epoch; one process would be at 0.5.
     assert state["epoch"] == pytest.approx(1.0)
     assert json.loads((out / "metrics.json").read_text())["global_step"] == 4
+
+
+def test_dupe_factor_repeats_the_training_split_only(shared_data, tmp_path):
+    """More pairings of the training corpus are more training data; the evaluation split is built once."""
+    from hf_recipes.data.loading import load_documents
+    from hf_recipes.jobs.common import tokenizer_from_spec
+    from hf_recipes.jobs.pretrain import _examples
+
+    def recipe_with(dupe_factor):
+        overrides = ["variant=tiny", f"objective.dupe_factor={dupe_factor}", "data.max_eval_samples=null"]
+        return load_pretrain_recipe("bert_mlm_nsp_wikitext", overrides, data_dir=str(shared_data))[0]
+
+    documents = load_documents(recipe_with(1).data, str(shared_data))
+    tokenizer = tokenizer_from_spec(recipe_with(1).tokenizer, lambda: (row["text"] for row in documents["train"]))
+    once = _examples(recipe_with(1), documents, tokenizer, seed=0)
+    thrice = _examples(recipe_with(3), documents, tokenizer, seed=0)
+    assert len(once["validation"]) > 0
+    assert thrice["validation"]["input_ids"] == once["validation"]["input_ids"]
+    assert len(thrice["train"]) > 2.5 * len(once["train"])
