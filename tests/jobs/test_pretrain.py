@@ -254,9 +254,10 @@ def test_dupe_factor_repeats_the_training_split_only(shared_data, tmp_path):
         overrides = ["variant=tiny", f"objective.dupe_factor={dupe_factor}", "data.max_eval_samples=null"]
         return load_pretrain_recipe("bert_mlm_nsp_wikitext", overrides, data_dir=str(shared_data))[0]
 
-    documents = load_documents(recipe_with(1).data, str(shared_data))
-    tokenizer = tokenizer_from_spec(recipe_with(1).tokenizer, lambda: (row["text"] for row in documents["train"]))
-    once = _examples(recipe_with(1), documents, tokenizer, seed=0)
+    single = recipe_with(1)
+    documents = load_documents(single.data, single.data_dir)
+    tokenizer = tokenizer_from_spec(single.tokenizer, lambda: (row["text"] for row in documents["train"]))
+    once = _examples(single, documents, tokenizer, seed=0)
     thrice = _examples(recipe_with(3), documents, tokenizer, seed=0)
     assert len(once["validation"]) > 0
     assert thrice["validation"]["input_ids"] == once["validation"]["input_ids"]
