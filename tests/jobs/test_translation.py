@@ -173,7 +173,7 @@ def test_attention_pictures_and_the_attention_verb(transformer_run, tmp_path, ca
     assert "--layer 5: the decoder has 2 layer(s)" in capsys.readouterr().err
 
 
-def test_english_to_german_with_lstm_and_luong_attention(tmp_path):
+def test_english_to_german_with_lstm_and_luong_attention(shared_data, tmp_path):
     out = tmp_path / "en_de"
     metrics = translate(
         "multi30k_lstm_attention",
@@ -200,7 +200,7 @@ def test_english_to_german_with_lstm_and_luong_attention(tmp_path):
     np.testing.assert_allclose(attention.weights.sum(-1), 1.0, atol=1e-5)
 
 
-def test_separate_vocabularies_for_source_and_target(tmp_path):
+def test_separate_vocabularies_for_source_and_target(shared_data, tmp_path):
     """One BPE per language: the RNN gets a source and a target embedding table of their sizes; the tokenizer
     encodes sources and targets and decodes generations with the right one, also where hf_recipes is not
     installed (the pipeline and the tokenizer load their saved code)."""
@@ -252,7 +252,7 @@ def test_separate_vocabularies_for_source_and_target(tmp_path):
     assert loaded["ids"] == ids and isinstance(loaded["text"], str)
 
 
-def test_a_time_budget_stops_training_and_a_model_without_attention_draws_nothing(tmp_path):
+def test_a_time_budget_stops_training_and_a_model_without_attention_draws_nothing(shared_data, tmp_path):
     out = tmp_path / "budget"
     metrics = translate(
         "multi30k_gru",
@@ -400,10 +400,10 @@ def test_recipe_mistakes_are_one_line(tmp_path, sections, overrides, expected):
         (["model.config.vocab_size=12"], "model.config.vocab_size: 12 != the tokenizer's 500; leave it out"),
     ],
 )
-def test_mistakes_found_by_the_job_create_nothing(tmp_path, overrides, expected):
+def test_mistakes_found_by_the_job_create_nothing(shared_data, tmp_path, overrides, expected):
     out = tmp_path / "out"
     with pytest.raises(UserError) as raised:
-        run(recipe_file(tmp_path), overrides, data_dir=str(SHARED_DATA), output_dir=str(out))
+        run(recipe_file(tmp_path), overrides, data_dir=str(shared_data), output_dir=str(out))
     assert expected in str(raised.value) and "\n" not in str(raised.value)
     assert not out.exists()
 
