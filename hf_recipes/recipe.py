@@ -95,6 +95,17 @@ class HubSource:
 
 
 @dataclass
+class LocalSource:
+    """One local file read its own way, for a corpus mixed from files of different layouts, e.g. WikiText's
+    articles plus the sentence column of a GLUE TSV: `{path: glue/SST-2/train.tsv, text_column: sentence,
+    document_boundary: file}`. Unset fields take the `data` section's values."""
+
+    path: str
+    text_column: str | None = None
+    document_boundary: Literal["blank_line", "title", "row", "file"] | None = None
+
+
+@dataclass
 class DataSpec:
     """Where the text comes from and how it divides into documents.
 
@@ -106,7 +117,7 @@ class DataSpec:
     # python_reference: the Python Language Reference (pydoc_data), one document per topic, prose only.
     builtin: Literal["python_reference"] | None = None
     hub: HubSource | None = None
-    local: dict[str, str | list[str]] = field(default_factory=dict)  # split -> file(s)
+    local: dict[str, str | list[str | LocalSource]] = field(default_factory=dict)  # split -> file(s)
     text_column: str = "text"
     # blank_line: documents separated by empty lines (BERT's input format); title: a line matching
     # `title_pattern` starts a document (WikiText's " = Title = "); row: one document per line/row;

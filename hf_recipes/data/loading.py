@@ -8,6 +8,7 @@ file is read again and an unchanged one is not.
 
 from __future__ import annotations
 
+import csv
 import os
 import platform
 import re
@@ -17,7 +18,7 @@ from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 from ..errors import UserError
-from ..recipe import DataSpec
+from ..recipe import DataSpec, LocalSource
 from .pretraining import split_documents
 
 # One document per row; declared, so that a corpus without documents is an empty dataset (and our error).
@@ -41,9 +42,11 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
     names = spec.local if use_local else (spec.hub.splits or {"train": "train", "validation": "validation"})
     for split in names:
         if use_local:
-            files = _local_files(spec, split, data_dir)
-            stamps = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-            splits[split] = _generate(_documents_from_files, {"stamps": stamps, "spec": _grouping(spec)})
+            stamps = [
+                (str(path), path.stat().st_size, path.stat().st_mtime_ns, grouping)
+                for path, grouping in _local_files(spec, split, data_dir)
+            ]
+            splits[split] = _generate(_documents_from_files, {"stamps": stamps})
         else:
             hub = (spec.hub.path, spec.hub.name, names[split])
             splits[split] = _generate(_documents_from_hub, {"hub": hub, "spec": _grouping(spec)})
@@ -78,11 +81,17 @@ def _generate(generator, gen_kwargs: dict) -> Dataset:
         raise cause from None
 
 
-def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[Path]:
+def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[tuple[Path, dict]]:
+    """Each file of the split with how it divides into documents (the data section's way, or its own)."""
     entries = spec.local[split]
     root = Path(data_dir) if data_dir is not None else Path.cwd()
     files = []
     for entry in [entries] if isinstance(entries, str) else entries:
+        grouping = _grouping(spec)
+        if isinstance(entry, LocalSource):
+            own = {"boundary": entry.document_boundary, "text_column": entry.text_column}
+            grouping.update({key: value for key, value in own.items() if value is not None})
+            entry = entry.path
         path = Path(entry).expanduser()
         path = path if path.is_absolute() else root / path
         if not path.is_file():
@@ -91,7 +100,7 @@ def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[Path]
             raise UserError(
                 f"data.local.{split}: {path.name}: unsupported format; use .txt, {', '.join(TABLE_BUILDERS)}"
             )
-        files.append(path)
+        files.append((path, grouping))
     return files
 
 
@@ -104,8 +113,8 @@ def _grouping(spec: DataSpec) -> dict:
     }
 
 
-def _documents_from_files(stamps: list[tuple[str, int, int]], spec: dict):
-    for path, _size, _mtime in stamps:
+def _documents_from_files(stamps: list[tuple[str, int, int, dict]]):
+    for path, _size, _mtime, spec in stamps:
         path = Path(path)
         if path.suffix in TABLE_BUILDERS:
             yield from _group(_table_rows(path, spec["text_column"]), spec, whole="\n")
@@ -169,7 +178,8 @@ def _group(rows: list[str], spec: dict, whole: str | None):
 
 def _table_rows(path: Path, column: str) -> list[str]:
     builder = TABLE_BUILDERS[path.suffix]
-    kwargs = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
+    # TSV has no quoting (GLUE's files hold unbalanced quotes): a `"` is text, as csv.QUOTE_NONE reads it.
+    kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if path.suffix == ".tsv" else {}
     table = load_dataset(builder, data_files=str(path), split="train", **kwargs)
     if column not in table.column_names:
         raise UserError(f"{path}: no column {column!r} (data.text_column); columns: {table.column_names}")

@@ -8,7 +8,7 @@ import pytest
 
 from hf_recipes.data.loading import load_documents
 from hf_recipes.errors import UserError
-from hf_recipes.recipe import DataSpec, HubSource
+from hf_recipes.recipe import DataSpec, HubSource, LocalSource, load_pretrain_recipe
 
 ARTICLES = [
     " = First = \n",
@@ -58,6 +58,33 @@ def test_table_formats_read_the_text_column(tmp_path, suffix):
     assert texts(load_documents(spec, str(tmp_path))["train"]) == [row["body"] for row in rows]
     with pytest.raises(UserError, match=rf"{path.name}.*no column 'text'"):
         load_documents(DataSpec(local={"train": path.name}, document_boundary="row"), str(tmp_path))
+
+
+def test_files_of_different_layouts_mix_in_one_split(tmp_path):
+    """WikiText articles plus the sentence column of a GLUE-style TSV (whose `"` are text, not quoting), each
+    file read its own way; the recipe's YAML form parses to the same spec."""
+    (tmp_path / "wiki.txt").write_text("".join(ARTICLES))
+    (tmp_path / "task.tsv").write_text('sentence\tlabel\na "quoted start\t1\nplain row\t0\n')
+    recipe, _ = load_pretrain_recipe(
+        "bert_mlm_nsp_wikitext",
+        [
+            "data.hub=null",
+            "data.local.train=[wiki.txt, {path: task.tsv, text_column: sentence, document_boundary: file}]",
+            "data.local.validation=wiki.txt",
+        ],
+    )
+    spec = recipe.data
+    assert spec.local["train"][1] == LocalSource("task.tsv", "sentence", "file")
+    documents = load_documents(spec, str(tmp_path))["train"]
+    assert texts(documents) == [
+        "= First =\nThe first article starts here . It goes on .\n= = A section = =\nStill the first article .",
+        "= Second =\nThe second one .",
+        'a "quoted start\nplain row',  # one document: the whole column, a row a line
+    ]
+    with pytest.raises(UserError, match=r"data.local.train\[1\].document_boundary: expected one of"):
+        load_pretrain_recipe(
+            "bert_mlm_nsp_wikitext", ["data.local.train=[wiki.txt, {path: t, document_boundary: x}]"]
+        )
 
 
 def test_validation_is_carved_from_the_end_of_the_text(tmp_path):
