@@ -27,8 +27,12 @@ def test_the_data_is_deterministic(splits):
     assert other_seed["train"]["sentence"][::2] == splits["train"]["sentence"][::2]  # the originals stay
 
 
-def test_the_splits_are_balanced_pairs_that_differ_in_order_only(splits):
+@pytest.mark.parametrize("local", [False, True], ids=["whole sentence", "3-word window, ends kept"])
+def test_the_splits_are_balanced_pairs_that_differ_in_order_only(splits, local):
+    if local:
+        splits = get_task("word_order", window=3, keep_ends=True).load()
     assert len(splits["train"]) > 2500 and len(splits["validation"]) > 500
+    moved_ends = 0
     for split in splits.values():
         labels = split["label"][:]
         assert collections.Counter(labels) == {0: len(split) // 2, 1: len(split) // 2}
@@ -37,10 +41,14 @@ def test_the_splits_are_balanced_pairs_that_differ_in_order_only(splits):
             assert pair == (0, 1)
             a, b = original.split(), shuffled.split()
             assert a != b and sorted(a) == sorted(b)
-            assert a[0] == b[0] and a[-1] == b[-1]  # capital first word and final period stay put
             moved = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-            assert moved[-1] - moved[0] < 3  # within one window of 3 words
+            moved_ends += a[-1] != b[-1]
+            if local:
+                assert a[0] == b[0] and a[-1] == b[-1]  # capital first word and final period stay put
+                assert moved[-1] - moved[0] < 3  # within one window of 3 words
     assert split.features["label"].names == ["original", "shuffled"]
+    if not local:  # the whole sentence is shuffled: the final word moves in most copies
+        assert moved_ends > 0.8 * sum(len(split) for split in splits.values()) / 2
 
 
 def test_validation_sentences_are_held_out_from_the_quickstart_pretraining(splits):
@@ -63,17 +71,24 @@ def test_shuffle_window_never_returns_the_same_order():
     rng = random.Random(0)
     for _ in range(200):
         words = [rng.choice("a b c".split()) for _ in range(rng.randrange(5, 9))]
-        shuffled = shuffle_window(words, 3, rng)
-        if shuffled is not None:
-            assert shuffled != words and sorted(shuffled) == sorted(words)
+        for window, keep_ends in ((3, True), (0, True), (0, False), (2, False)):
+            shuffled = shuffle_window(words, window, rng, keep_ends)
+            if shuffled is not None:
+                assert shuffled != words and sorted(shuffled) == sorted(words)
+                if keep_ends:
+                    assert (shuffled[0], shuffled[-1]) == (words[0], words[-1])
     assert shuffle_window("The a a a a end.".split(), 3, rng) is None
+    assert shuffle_window("The a a a a end.".split(), 0, rng, keep_ends=False) is not None
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"window": 1}, "task word_order: window must be at least 2 words, got 1"),
-        ({"window": 5, "min_words": 6}, "min_words must leave room"),
+        ({"window": 1}, "task word_order: window must be 0 .all words. or at least 2, got 1"),
+        (
+            {"window": 5, "min_words": 6, "keep_ends": True},
+            "min_words must leave room for the window and the",
+        ),
         ({"colour": "red"}, "task word_order: unknown option 'colour'"),
     ],
 )
