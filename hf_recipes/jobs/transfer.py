@@ -104,7 +104,9 @@ def load_transfer_recipe(
             data[key] = value
     if not isinstance(data.get("task"), str):
         raise UserError(f"{source}: task: required, a fine-tuning recipe name (e.g. sst2) or a YAML path")
-    data.setdefault("output_dir", f"outputs/transfer/{Path(data['task']).stem}")
+    # named after the transfer recipe (sst2_tapt), or after the task when default.yaml runs it (sst2)
+    name = Path(data["task"]).stem if path.name == "default.yaml" else path.stem
+    data.setdefault("output_dir", f"outputs/transfer/{name}")
     recipe = build(TransferRecipe, data, source)
     return recipe, data, source
 

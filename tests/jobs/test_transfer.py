@@ -195,6 +195,9 @@ def test_task_adaptive_pretraining_reads_the_training_sentences_and_no_dev_one(s
     from hf_recipes.recipe import load_pretrain_recipe
 
     recipe, *_ = transfer.load_transfer_recipe("sst2_tapt", data_dir=str(shared_data))
+    # its outputs do not land on the WikiText-only sst2 comparison's
+    assert recipe.output_dir == "outputs/transfer/sst2_tapt"
+    assert transfer.load_transfer_recipe("sst2")[0].output_dir == "outputs/transfer/sst2"
     pretraining, _ = load_pretrain_recipe(
         recipe.pretrain_recipe, transfer.flatten(recipe.pretrain), data_dir=str(shared_data)
     )
