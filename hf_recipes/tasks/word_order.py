@@ -53,12 +53,12 @@ class WordOrderTask(SequenceClassificationTask):
             raise UserError(
                 f"task {self.name}: window must be 0 (all words) or at least 2, got {self.window}"
             )
-        least = self.window + (2 if self.keep_ends else 0)
-        if self.min_words < max(least, 3):
+        least = max(self.window, 2) + (2 if self.keep_ends else 0)  # words to permute, then the fixed ends
+        if self.min_words < least:
             raise UserError(
                 f"task {self.name}: min_words must leave room for the window"
-                f"{' and the fixed first and last words' if self.keep_ends else ''} (at least "
-                f"{max(least, 3)}), got {self.min_words}"
+                f"{' and the fixed first and last words' if self.keep_ends else ''} (at least {least}), "
+                f"got {self.min_words}"
             )
 
     def load(

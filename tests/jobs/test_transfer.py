@@ -10,8 +10,10 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
+from hf_recipes.data.loading import load_documents
 from hf_recipes.errors import UserError
 from hf_recipes.jobs import transfer
+from hf_recipes.recipe import load_pretrain_recipe
 from tests.conftest import REPO
 
 datasets.disable_progress_bars()
@@ -191,9 +193,6 @@ def test_an_unknown_task_is_one_line(tmp_path):
 def test_task_adaptive_pretraining_reads_the_training_sentences_and_no_dev_one(shared_data):
     """recipes/transfer/sst2_tapt.yaml: WikiText-2 plus SST-2's training sentences (labels dropped) make the
     pretraining corpus; no dev sentence gets in."""
-    from hf_recipes.data.loading import load_documents
-    from hf_recipes.recipe import load_pretrain_recipe
-
     recipe, *_ = transfer.load_transfer_recipe("sst2_tapt", data_dir=str(shared_data))
     # its outputs do not land on the WikiText-only sst2 comparison's
     assert recipe.output_dir == "outputs/transfer/sst2_tapt"
