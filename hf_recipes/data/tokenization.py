@@ -14,6 +14,11 @@ Four kinds, each set up as the model family that made it famous:
   (`<pad>`, `<unk>`, [CLS] = bos, [SEP] = eos, [MASK]) and BERT's pair template, so it serves both BERT-style
   and GPT-style models.
 
+Training the same kind on the same corpus gives the same tokenizer, byte for byte, for "wordpiece" (see
+`_wordpiece_tokenizer`), "bpe" and "char". "unigram" does not quite: 🤗 tokenizers' Unigram trainer learns the
+same pieces every time, but their scores differ in the last digits and ties between pieces come out in a
+different order, so a few ids move between runs; save the trained tokenizer (every job does) to reuse it.
+
 Every tokenizer is a `PreTrainedTokenizerFast` that `save_pretrained` writes and `AutoTokenizer` reads back
 unchanged; `special_token_ids` gives the ids to write into a model config.
 
@@ -77,7 +82,7 @@ def train_tokenizer(
     min_frequency: int = 2,
     special_tokens: Mapping[str, str] | None = None,
 ) -> PreTrainedTokenizerFast:
-    """Train a `kind` tokenizer ("wordpiece", "bpe", "char" or "unigram") on `texts` (read once).
+    """Train a `kind` tokenizer ("wordpiece", "bpe", "char" or "unigram") on `texts`.
 
     vocab_size: the target vocabulary including special tokens; required for the subword kinds. For "char"
         the vocabulary is every character of the corpus, and `vocab_size`, if given, is only checked as an
@@ -104,6 +109,10 @@ def train_tokenizer(
 
     if kind == "char":
         tokenizer = _char_tokenizer(texts, special_list, specials["unk_token"], lowercase, vocab_size)
+    elif kind == "wordpiece":
+        tokenizer = _wordpiece_tokenizer(
+            texts, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
+        )
     else:
         tokenizer, trainer = _untrained_subword_tokenizer(
             kind, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
@@ -127,6 +136,50 @@ def train_tokenizer(
         # Only WordPiece loses the spacing around punctuation; the others must decode to the text verbatim.
         clean_up_tokenization_spaces=kind == "wordpiece",
     )
+
+
+def _wordpiece_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    min_frequency: int,
+    special_list: list[str],
+    unk_token: str,
+    lowercase: bool,
+) -> Tokenizer:
+    """BERT's WordPiece tokenizer trained on `texts`, the same vocabulary on every run.
+
+    🤗 tokenizers (0.23) numbers the `##` continuation pieces in hash-map order while it splits the corpus into
+    characters, and breaks ties between equally frequent merges by those numbers, so two trainings on one corpus
+    can learn different vocabularies (huggingface/tokenizers#1794). Handing the trainer every continuation piece
+    up front, sorted, as reserved tokens fixes their numbers and with them every tie-break. `texts` is read twice
+    (characters, then training): a one-shot iterator is first turned into a list.
+    """
+    if iter(texts) is texts:
+        texts = list(texts)
+    tokenizer, trainer = _untrained_subword_tokenizer(
+        "wordpiece", vocab_size, min_frequency, special_list, unk_token, lowercase
+    )
+    characters: set[str] = set()
+    for text in texts:
+        characters.update(text)
+    normalized = {char for raw in characters for char in tokenizer.normalizer.normalize_str(raw)}
+    # A character continues a word only where the pre-tokenizer keeps it inside one (punctuation is split off).
+    inside = (char for char in normalized if len(tokenizer.pre_tokenizer.pre_tokenize_str(f"a{char}a")) == 1)
+    continuations = sorted({f"##{char}" for char in inside} - set(special_list))
+    trainer.special_tokens = special_list + continuations
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    # The continuation pieces are ordinary vocabulary, not special tokens: rebuild the tokenizer around the
+    # trained vocabulary (ids unchanged) with only the real special tokens added.
+    trained = Tokenizer(
+        models.WordPiece(vocab=tokenizer.get_vocab(with_added_tokens=False), unk_token=unk_token)
+    )
+    trained.normalizer, trained.pre_tokenizer, trained.decoder = (
+        tokenizer.normalizer,
+        tokenizer.pre_tokenizer,
+        tokenizer.decoder,
+    )
+    trained.add_special_tokens(special_list)
+    return trained
 
 
 def _untrained_subword_tokenizer(

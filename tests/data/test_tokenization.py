@@ -63,6 +63,19 @@ def test_wordpiece_is_set_up_as_bert(tokenizers):
     assert tokenizer.decode(tokenizer("unbelievably crustaceans", add_special_tokens=False)["input_ids"]) == (
         "unbelievably crustaceans"
     )
+    # The `##` pieces reserved for training (see below) are ordinary vocabulary, not added special tokens.
+    assert sorted(tokenizer.added_tokens_decoder) == [0, 1, 2, 3, 4]
+    assert "##e" in tokenizer.get_vocab() and "##e" not in tokenizer.tokenize("##e")
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_training_twice_on_one_corpus_gives_the_same_tokenizer(kind, wikitext_lines):
+    """A run is reproducible from its recipe only if its tokenizer is: 🤗 tokenizers numbers WordPiece's `##`
+    pieces in hash-map order (huggingface/tokenizers#1794), and without the fix every training, even in one
+    process, learns a different vocabulary. A one-shot iterator is accepted although WordPiece reads it twice."""
+    corpus = wikitext_lines[:1200]
+    first, *others = (train_tokenizer(iter(corpus), kind, 2000).backend_tokenizer.to_str() for _ in range(3))
+    assert all(other == first for other in others)
 
 
 def test_byte_level_bpe_is_set_up_as_gpt2_and_decodes_exactly(tokenizers):
