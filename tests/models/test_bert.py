@@ -129,6 +129,31 @@ def test_sequence_classification_problem_types(num_labels, labels, problem_type)
     torch.testing.assert_close(output.loss.detach(), expected)
 
 
+@pytest.mark.parametrize("auto_class", ["AutoModelForPreTraining", "AutoModelForMaskedLM"])
+def test_sparse_prediction_gives_the_same_loss_and_gradients(auto_class):
+    """`sparse_prediction` runs the MLM head at the masked positions only, while training: the loss and every
+    gradient are the full head's; in eval mode every position's logits come back as usual."""
+    inputs = {**encoder_inputs(), **labels_for(auto_class, tiny_config())}
+    runs = {}
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        model = getattr(transformers, auto_class).from_config(tiny_config(sparse_prediction=sparse)).train()
+        output = model(**inputs)
+        output.loss.backward()
+        runs[sparse] = output, {name: param.grad for name, param in model.named_parameters()}
+    (dense, dense_grads), (sparse, sparse_grads) = runs[False], runs[True]
+    torch.testing.assert_close(sparse.loss, dense.loss)
+    assert sparse_grads.keys() == dense_grads.keys()
+    for name, grad in dense_grads.items():
+        torch.testing.assert_close(sparse_grads[name], grad, msg=name)
+    assert getattr(sparse, "logits", None) is None and getattr(sparse, "prediction_logits", None) is None
+    model.eval()
+    with torch.no_grad():
+        evaluated = model(**inputs)
+    assert logits_of(evaluated).shape == (BATCH, SEQ, VOCAB)
+    torch.testing.assert_close(evaluated.loss, dense.loss)
+
+
 def test_mlm_decoder_is_tied_to_the_input_embeddings():
     model = transformers.AutoModelForPreTraining.from_config(tiny_config())
     assert model.mlm_head.decoder.weight is model.bert.embeddings.word_embeddings.weight

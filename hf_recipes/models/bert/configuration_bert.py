@@ -31,6 +31,10 @@ class HfrBertConfig(PreTrainedConfig):
         classifier_dropout (`float`, *optional*): dropout before classification heads; defaults to
             `hidden_dropout_prob`.
         tie_word_embeddings (`bool`, defaults to `True`): share the MLM decoder weight with the input embeddings.
+        sparse_prediction (`bool`, defaults to `False`): while training with masked-LM labels, run the MLM head
+            only at the masked positions (Geiping & Goldstein 2023, "Cramming"): the same loss, a fraction of
+            the head's compute (the vocabulary projection is a third of a small BERT's step), and
+            `prediction_logits`/`logits` are then `None`. Evaluation (`model.eval()`) always returns every logit.
 
     Example:
 
@@ -61,6 +65,7 @@ class HfrBertConfig(PreTrainedConfig):
     eos_token_id: int | list[int] | None = None
     classifier_dropout: float | int | None = None
     tie_word_embeddings: bool = True
+    sparse_prediction: bool = False
 
     def validate_architecture(self):
         """Called by `@strict` on construction: catch impossible shapes before a model is built."""

@@ -299,12 +299,12 @@ class HfrBertForPreTraining(HfrBertPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        prediction_logits = self.mlm_head(outputs.last_hidden_state)
+        prediction_logits, mlm_logits, mlm_labels = _masked_lm_logits(self, outputs.last_hidden_state, labels)
         seq_relationship_logits = self.nsp_head(outputs.pooler_output)
 
         losses = []
         if labels is not None:
-            losses.append(F.cross_entropy(prediction_logits.flatten(0, 1).float(), labels.flatten()))
+            losses.append(F.cross_entropy(mlm_logits.float(), mlm_labels))
         if next_sentence_label is not None:
             losses.append(F.cross_entropy(seq_relationship_logits.float(), next_sentence_label.flatten()))
         output = HfrBertForPreTrainingOutput(
@@ -315,6 +315,18 @@ class HfrBertForPreTraining(HfrBertPreTrainedModel):
             attentions=outputs.attentions,
         )
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
+
+
+def _masked_lm_logits(model, hidden_states, labels):
+    """(logits to return, logits to score, their labels) of a masked-LM head. With `config.sparse_prediction`
+    while training, the head runs only where a label is set (not -100): the same loss for a fraction of the
+    decoder's compute, and no full logits to return."""
+    if labels is not None and model.training and model.config.sparse_prediction:
+        labels = labels.flatten()
+        masked = labels != -100
+        return None, model.mlm_head(hidden_states.flatten(0, 1)[masked]), labels[masked]
+    logits = model.mlm_head(hidden_states)
+    return logits, logits.flatten(0, 1), labels.flatten() if labels is not None else None
 
 
 class HfrBertForMaskedLM(HfrBertPreTrainedModel):
@@ -358,11 +370,14 @@ class HfrBertForMaskedLM(HfrBertPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        logits = self.mlm_head(outputs.last_hidden_state)
+        logits, mlm_logits, mlm_labels = _masked_lm_logits(self, outputs.last_hidden_state, labels)
         loss = None
         if labels is not None:
             loss = self.loss_function(
-                logits, labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
+                mlm_logits,
+                mlm_labels,
+                vocab_size=self.config.vocab_size,
+                num_items_in_batch=num_items_in_batch,
             )
         output = MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
