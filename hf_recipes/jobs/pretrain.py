@@ -143,7 +143,9 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
     if (out / "tokenizer_config.json").is_file():
         return load_tokenizer(str(out.resolve()))
     with args.main_process_first(desc="training the tokenizer"):
-        tokenizer = tokenizer_from_spec(spec, lambda: (row["text"] for row in train_documents))
+        # the lazy column, not a one-shot generator: WordPiece training reads the corpus twice, and a generator
+        # would first be copied into a list (train_tokenizer)
+        tokenizer = tokenizer_from_spec(spec, lambda: train_documents["text"])
     objective = recipe.objective
     # Pipelines truncate to this: the longest input the model was trained on.
     tokenizer.model_max_length = (
