@@ -73,6 +73,9 @@ def test_the_fine_tuned_directory_serves_a_pipeline(quickstart):
     from transformers import pipeline
 
     out, _ = quickstart
-    classify = pipeline("text-classification", model=str(out / "pretrained"), device="cpu")
+    # as the quickstart prints it: a fresh process that has not imported hf_recipes
+    classify = pipeline(
+        "text-classification", model=str(out / "pretrained"), trust_remote_code=True, device="cpu"
+    )
     (prediction,) = classify("A function definition is an executable statement.")
     assert prediction["label"] in ("original", "shuffled")

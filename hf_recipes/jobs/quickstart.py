@@ -66,7 +66,7 @@ outputs in {out}/
                                              README.md (model card)
   pretrained/, scratch/                      the two fine-tuned classifiers: model, recipe.yaml, metrics.json,
                                              predictions.jsonl, loss.png, confusion_matrix.png, README.md
-  pipeline("text-classification", model="{out}/pretrained") classifies sentences
+  pipeline("text-classification", model="{out}/pretrained", trust_remote_code=True) classifies sentences
 
 next, on real data (../shared/data here, or the Hub without --data-dir):
   make pretrain RECIPE=bert_mlm_nsp_wikitext DATA_DIR=../shared/data
