@@ -69,10 +69,11 @@ def labels_for(auto_class: str, config: HfrBertConfig) -> dict:
 HEADS = sorted(AUTO_MAP)
 
 
+@pytest.mark.parametrize("layer_norm_position", ["post", "pre"])
 @pytest.mark.parametrize("auto_class", HEADS)
-def test_head_shapes_loss_and_gradients(auto_class):
+def test_head_shapes_loss_and_gradients(auto_class, layer_norm_position):
     torch.manual_seed(0)
-    config = tiny_config(num_labels=3)
+    config = tiny_config(num_labels=3, layer_norm_position=layer_norm_position)
     model = getattr(transformers, auto_class).from_config(config)
     inputs = encoder_inputs()
     output = model(**inputs, **labels_for(auto_class, config))
@@ -99,7 +100,8 @@ def test_head_shapes_loss_and_gradients(auto_class):
         assert output.end_logits.shape == (BATCH, SEQ)
         # Start/end are softmaxes over positions: a shift shared by every position (the head's bias, and through
         # it the last LayerNorm's bias) cancels out, so these get no gradient.
-        zero_by_design = ("qa_outputs.bias", "layers.1.output_layer_norm.bias")
+        last_layer_norm = "final_layer_norm" if layer_norm_position == "pre" else "layers.1.output_layer_norm"
+        zero_by_design = ("qa_outputs.bias", f"{last_layer_norm}.bias")
     assert_every_parameter_gets_a_gradient(
         model, {**inputs, **labels_for(auto_class, config)}, zero_by_design
     )
@@ -268,3 +270,68 @@ def test_logits_match_transformers_bert_for_pretraining():
     torch.testing.assert_close(
         got.seq_relationship_logits, expected.seq_relationship_logits, rtol=0, atol=1e-5
     )
+
+
+# transformers RobertaPreLayerNormForMaskedLM parameter name -> ours with `layer_norm_position="pre"`.
+PRE_LN_RENAMES = [
+    (r"^roberta_prelayernorm\.", "bert."),
+    (r"^bert\.embeddings\.LayerNorm\.", "bert.embeddings.layer_norm."),
+    (r"^bert\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.", r"bert.layers.\1.attention.\2."),
+    (r"^bert\.encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"bert.layers.\1.attention.output."),
+    (r"^bert\.encoder\.layer\.(\d+)\.attention\.LayerNorm\.", r"bert.layers.\1.attention_layer_norm."),
+    (r"^bert\.encoder\.layer\.(\d+)\.intermediate\.LayerNorm\.", r"bert.layers.\1.output_layer_norm."),
+    (r"^bert\.encoder\.layer\.(\d+)\.intermediate\.dense\.", r"bert.layers.\1.intermediate."),
+    (r"^bert\.encoder\.layer\.(\d+)\.output\.dense\.", r"bert.layers.\1.output."),
+    (r"^bert\.LayerNorm\.", "bert.final_layer_norm."),
+    (r"^lm_head\.", "mlm_head."),
+]
+
+
+def test_pre_ln_matches_transformers_roberta_prelayernorm():
+    """`layer_norm_position="pre"` is the pre-LN encoder of transformers' RoBERTa-PreLayerNorm, final LayerNorm
+    included: the same weights give the same masked-LM logits (positions passed explicitly: RoBERTa counts
+    them from the pad id)."""
+    torch.manual_seed(0)
+    reference_config = transformers.RobertaPreLayerNormConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        pad_token_id=0,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        layer_norm_eps=1e-12,
+    )
+    reference = transformers.RobertaPreLayerNormForMaskedLM(reference_config).eval()
+    with (
+        torch.no_grad()
+    ):  # larger weights than the init's 0.02 (and LayerNorms not at 1, 0): sub-layers matter
+        for param in reference.parameters():
+            param.normal_(0.0, 0.3)
+    ours = transformers.AutoModelForMaskedLM.from_config(tiny_config(layer_norm_position="pre")).eval()
+    state = {}
+    for name, tensor in reference.state_dict().items():
+        if name in ("lm_head.bias", "lm_head.decoder.weight") or name.endswith(
+            ("position_ids", "token_type_ids")
+        ):
+            continue  # the decoder's own bias is the one used; its weight is tied; non-persistent buffers
+        for pattern, replacement in PRE_LN_RENAMES:
+            name = re.sub(pattern, replacement, name)
+        state[name] = tensor
+    missing, unexpected = ours.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) == {"mlm_head.decoder.weight"}
+
+    inputs = encoder_inputs()
+    positions = torch.arange(SEQ).expand(BATCH, -1)
+    with torch.no_grad():
+        expected = reference(**inputs, position_ids=positions).logits
+        got = ours(**inputs).logits
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    # and it is not the post-LN model
+    post_ln = transformers.AutoModelForMaskedLM.from_config(tiny_config()).eval()
+    post_ln.load_state_dict({k: v for k, v in state.items() if "final_layer_norm" not in k}, strict=False)
+    with torch.no_grad():
+        assert not torch.allclose(post_ln(**inputs).logits, expected, atol=0.1)

@@ -4,6 +4,8 @@ This file is copied next to every saved checkpoint, so it imports nothing from h
 loads with `trust_remote_code=True` where only transformers is installed.
 """
 
+from typing import Literal
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
@@ -35,6 +37,10 @@ class HfrBertConfig(PreTrainedConfig):
             only at the masked positions (Geiping & Goldstein 2023, "Cramming"): the same loss, a fraction of
             the head's compute (the vocabulary projection is a third of a small BERT's step), and
             `prediction_logits`/`logits` are then `None`. Evaluation (`model.eval()`) always returns every logit.
+        layer_norm_position (`"post"` or `"pre"`, defaults to `"post"`): `"post"` is the paper
+            (`LayerNorm(x + Dropout(f(x)))`); `"pre"` is `x + Dropout(f(LayerNorm(x)))` with one LayerNorm after the
+            last layer (Xiong et al. 2020; transformers' RoBERTa-PreLayerNorm, Cramming), whose gradients reach the
+            lower layers undiminished (deep stacks, larger learning rates).
 
     Example:
 
@@ -66,6 +72,7 @@ class HfrBertConfig(PreTrainedConfig):
     classifier_dropout: float | int | None = None
     tie_word_embeddings: bool = True
     sparse_prediction: bool = False
+    layer_norm_position: Literal["post", "pre"] = "post"
 
     def validate_architecture(self):
         """Called by `@strict` on construction: catch impossible shapes before a model is built."""

@@ -10,6 +10,9 @@ transformers' own BertForPreTraining into this model and compares logits):
     pooler     = tanh(W · h_[CLS])                                           (input of NSP / classifiers)
     MLM head   = LayerNorm(act(W · h)) · Eᵀ + b                              (decoder tied to embeddings E)
 
+`config.layer_norm_position = "pre"` switches the layers to pre-LN (Xiong et al. 2020), with one LayerNorm after the last:
+                x = x + Dropout(SelfAttention(LayerNorm(x)));  x = x + Dropout(W2 · act(W1 · LayerNorm(x)))
+
 This file is copied next to every saved checkpoint and imports nothing from hf_recipes, so a checkpoint
 loads with `trust_remote_code=True` where only transformers is installed.
 """
@@ -115,7 +118,8 @@ class HfrBertSelfAttention(nn.Module):
 
 
 class HfrBertLayer(GradientCheckpointingLayer):
-    """One post-LN encoder layer: attention and feed-forward sub-layers, each `LayerNorm(x + Dropout(f(x)))`."""
+    """One encoder layer: attention and feed-forward sub-layers, each `LayerNorm(x + Dropout(f(x)))` (post-LN)
+    or, with `layer_norm_position="pre"`, `x + Dropout(f(LayerNorm(x)))`."""
 
     def __init__(self, config: HfrBertConfig):
         super().__init__()
@@ -126,12 +130,24 @@ class HfrBertLayer(GradientCheckpointingLayer):
         self.output = nn.Linear(config.intermediate_size, config.hidden_size)
         self.output_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.pre_layer_norm = config.layer_norm_position == "pre"
+
+    def feed_forward(self, hidden_states):
+        return self.output(self.activation(self.intermediate(hidden_states)))
 
     def forward(self, hidden_states, mask=None, output_attentions=False):
+        if self.pre_layer_norm:
+            attended, probs = self.attention(
+                self.attention_layer_norm(hidden_states), mask, output_attentions
+            )
+            hidden_states = hidden_states + self.dropout(attended)
+            hidden_states = hidden_states + self.dropout(
+                self.feed_forward(self.output_layer_norm(hidden_states))
+            )
+            return hidden_states, probs
         attended, probs = self.attention(hidden_states, mask, output_attentions)
         hidden_states = self.attention_layer_norm(hidden_states + self.dropout(attended))
-        feed_forward = self.output(self.activation(self.intermediate(hidden_states)))
-        hidden_states = self.output_layer_norm(hidden_states + self.dropout(feed_forward))
+        hidden_states = self.output_layer_norm(hidden_states + self.dropout(self.feed_forward(hidden_states)))
         return hidden_states, probs
 
 
@@ -193,6 +209,12 @@ class HfrBertModel(HfrBertPreTrainedModel):
         super().__init__(config)
         self.embeddings = HfrBertEmbeddings(config)
         self.layers = nn.ModuleList(HfrBertLayer(config) for _ in range(config.num_hidden_layers))
+        # Pre-LN leaves the residual stream unnormalised: one LayerNorm after the last layer (post-LN has none).
+        self.final_layer_norm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            if config.layer_norm_position == "pre"
+            else None
+        )
         self.pooler = HfrBertPooler(config) if add_pooling_layer else None
         self.post_init()
 
@@ -232,6 +254,10 @@ class HfrBertModel(HfrBertPreTrainedModel):
                 all_hidden_states += (hidden_states,)
             if output_attentions:
                 all_attentions += (probs,)
+        if self.final_layer_norm is not None:
+            hidden_states = self.final_layer_norm(hidden_states)
+            if output_hidden_states:  # as GPT-2: the last entry is what the heads read
+                all_hidden_states = all_hidden_states[:-1] + (hidden_states,)
 
         output = BaseModelOutputWithPooling(
             last_hidden_state=hidden_states,
