@@ -210,3 +210,39 @@ def test_task_adaptive_pretraining_reads_the_training_sentences_and_no_dev_one(s
     assert sst_lines == splits["train"]["sentence"][:]  # every row, in order, quotes as written
     assert len(train) > 2 and train[0].startswith("= Homarus gammarus =")  # WikiText, then the task's text
     assert not set(splits["validation"]["sentence"][:]) & set(sst_lines)
+
+
+def test_a_gpt_comparison_pretrains_a_causal_lm_and_fine_tunes_its_classifier_twice(shared_data, tmp_path):
+    """recipes/transfer/sst2_gpt.yaml: the same job with a causal-LM pretraining and the GPT-1-style classifier
+    (last-token head + auxiliary LM loss); only the pretrained run starts from the checkpoint."""
+    out = tmp_path / "sst2_gpt"
+    # Different seeds for the pretraining and the fine-tuning: the scratch run must not start from the weights
+    # the (6-step) pretraining started from, or the two runs' weights could not be told apart.
+    seeds = [item for item in TINY_FINETUNING if item != "seed=7"] + [
+        "pretrain.training.seed=1",
+        "finetune.training.seed=7",
+    ]
+    report = transfer.run(
+        "sst2_gpt", TINY_PRETRAINING + seeds, data_dir=str(shared_data), output_dir=str(out)
+    )
+    assert report["task"] == "sst2" and report["metric"] == "eval_accuracy"  # the task, read from sst2_gpt
+    assert report["checkpoint"] == str(tmp_path / "gpt_clm_wikitext")
+    assert report["pretraining"]["reused"] is False and report["pretraining"]["steps"] == 6
+    weights = {"checkpoint": load_file(tmp_path / "gpt_clm_wikitext" / "model.safetensors")}
+    for init in ("pretrained", "scratch"):
+        recipe = yaml.safe_load((out / init / "recipe.yaml").read_text())
+        assert recipe["model"]["init"] == init and recipe["model"]["config"]["lm_loss_weight"] == 0.5
+        assert [step for step, _ in report[init]["curve"]] == [0, 4, 8]
+        config = json.loads((out / init / "config.json").read_text())
+        assert config["model_type"] == "hfr_gpt" and config["architectures"] == [
+            "HfrGPTForSequenceClassification"
+        ]
+        weights[init] = load_file(out / init / "model.safetensors")
+    # 8 small steps move the pretrained run's token embeddings little from the checkpoint's; the scratch run's
+    # are other random numbers altogether.
+    (key,) = [name for name in weights["checkpoint"] if name.endswith("wte.weight")]
+    distance = {
+        init: (weights[init][key] - weights["checkpoint"][key]).abs().mean().item()
+        for init in ("pretrained", "scratch")
+    }
+    assert distance["pretrained"] < 0.2 * distance["scratch"], distance
