@@ -21,18 +21,21 @@ from tests.models.checks import (
 VOCAB, BATCH, SEQ = 99, 3, 11
 
 
+# the tiny shape of every test, also the reference models' in the parity tests
+TINY_SHAPE = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
+
+
 def tiny_config(**overrides) -> HfrBertConfig:
-    values = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    return HfrBertConfig(**{**values, **overrides})
+    return HfrBertConfig(**{**TINY_SHAPE, **overrides})
 
 
 def encoder_inputs(seed: int = 0) -> dict:
@@ -237,29 +240,28 @@ BERT_RENAMES = [
 ]
 
 
+def mapped_state(reference, renames, skip) -> dict:
+    """The reference model's weights under our names: `skip(name)` drops tied weights and buffers."""
+    state = {}
+    for name, tensor in reference.state_dict().items():
+        if skip(name) or name.endswith(("position_ids", "token_type_ids")):  # non-persistent buffers
+            continue
+        for pattern, replacement in renames:
+            name = re.sub(pattern, replacement, name)
+        state[name] = tensor
+    return state
+
+
 def test_logits_match_transformers_bert_for_pretraining():
     torch.manual_seed(0)
-    reference_config = transformers.BertConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        hidden_act="gelu",
-    )
+    reference_config = transformers.BertConfig(**TINY_SHAPE, hidden_act="gelu")
     reference = transformers.BertForPreTraining(reference_config).eval()
     ours = transformers.AutoModelForPreTraining.from_config(tiny_config()).eval()
 
-    state = {}
-    for name, tensor in reference.state_dict().items():
-        if name.startswith("cls.predictions.decoder.") or name.endswith(("position_ids", "token_type_ids")):
-            continue  # tied to the embeddings and to `cls.predictions.bias` / non-persistent buffers
-        for pattern, replacement in BERT_RENAMES:
-            name = re.sub(pattern, replacement, name)
-        state[name] = tensor
+    # the decoder weight is tied to the embeddings, its bias is `cls.predictions.bias`
+    state = mapped_state(
+        reference, BERT_RENAMES, skip=lambda name: name.startswith("cls.predictions.decoder.")
+    )
     missing, unexpected = ours.load_state_dict(state, strict=False)
     assert not unexpected and set(missing) == {"mlm_head.decoder.weight"}  # tied, filled from the embeddings
 
@@ -293,34 +295,19 @@ def test_pre_ln_matches_transformers_roberta_prelayernorm():
     them from the pad id)."""
     torch.manual_seed(0)
     reference_config = transformers.RobertaPreLayerNormConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        type_vocab_size=2,
-        pad_token_id=0,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        layer_norm_eps=1e-12,
+        **TINY_SHAPE, type_vocab_size=2, pad_token_id=0, layer_norm_eps=1e-12
     )
     reference = transformers.RobertaPreLayerNormForMaskedLM(reference_config).eval()
     with (
         torch.no_grad()
-    ):  # larger weights than the init's 0.02 (and LayerNorms not at 1, 0): sub-layers matter
+    ):  # weights larger than the init's 0.02, LayerNorms off (1, 0): every sub-layer matters
         for param in reference.parameters():
             param.normal_(0.0, 0.3)
     ours = transformers.AutoModelForMaskedLM.from_config(tiny_config(layer_norm_position="pre")).eval()
-    state = {}
-    for name, tensor in reference.state_dict().items():
-        if name in ("lm_head.bias", "lm_head.decoder.weight") or name.endswith(
-            ("position_ids", "token_type_ids")
-        ):
-            continue  # the decoder's own bias is the one used; its weight is tied; non-persistent buffers
-        for pattern, replacement in PRE_LN_RENAMES:
-            name = re.sub(pattern, replacement, name)
-        state[name] = tensor
+    # the decoder's own bias is the one used (`lm_head.bias` is the same tensor); its weight is tied
+    state = mapped_state(
+        reference, PRE_LN_RENAMES, skip=lambda name: name in ("lm_head.bias", "lm_head.decoder.weight")
+    )
     missing, unexpected = ours.load_state_dict(state, strict=False)
     assert not unexpected and set(missing) == {"mlm_head.decoder.weight"}
 
