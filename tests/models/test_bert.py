@@ -274,18 +274,15 @@ def test_logits_match_transformers_bert_for_pretraining():
     )
 
 
-# transformers RobertaPreLayerNormForMaskedLM parameter name -> ours with `layer_norm_position="pre"`.
+# transformers RobertaPreLayerNormForMaskedLM parameter name -> ours with `layer_norm_position="pre"`: the
+# LayerNorms sit elsewhere (before the sub-layers, one after the last layer), the rest is named as in BERT.
 PRE_LN_RENAMES = [
     (r"^roberta_prelayernorm\.", "bert."),
-    (r"^bert\.embeddings\.LayerNorm\.", "bert.embeddings.layer_norm."),
-    (r"^bert\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.", r"bert.layers.\1.attention.\2."),
-    (r"^bert\.encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"bert.layers.\1.attention.output."),
     (r"^bert\.encoder\.layer\.(\d+)\.attention\.LayerNorm\.", r"bert.layers.\1.attention_layer_norm."),
     (r"^bert\.encoder\.layer\.(\d+)\.intermediate\.LayerNorm\.", r"bert.layers.\1.output_layer_norm."),
-    (r"^bert\.encoder\.layer\.(\d+)\.intermediate\.dense\.", r"bert.layers.\1.intermediate."),
-    (r"^bert\.encoder\.layer\.(\d+)\.output\.dense\.", r"bert.layers.\1.output."),
     (r"^bert\.LayerNorm\.", "bert.final_layer_norm."),
     (r"^lm_head\.", "mlm_head."),
+    *BERT_RENAMES,
 ]
 
 
@@ -298,9 +295,8 @@ def test_pre_ln_matches_transformers_roberta_prelayernorm():
         **TINY_SHAPE, type_vocab_size=2, pad_token_id=0, layer_norm_eps=1e-12
     )
     reference = transformers.RobertaPreLayerNormForMaskedLM(reference_config).eval()
-    with (
-        torch.no_grad()
-    ):  # weights larger than the init's 0.02, LayerNorms off (1, 0): every sub-layer matters
+    # weights larger than the init's 0.02, LayerNorms off (1, 0): every sub-layer matters
+    with torch.no_grad():
         for param in reference.parameters():
             param.normal_(0.0, 0.3)
     ours = transformers.AutoModelForMaskedLM.from_config(tiny_config(layer_norm_position="pre")).eval()

@@ -10,7 +10,8 @@ transformers' own BertForPreTraining into this model and compares logits):
     pooler     = tanh(W · h_[CLS])                                           (input of NSP / classifiers)
     MLM head   = LayerNorm(act(W · h)) · Eᵀ + b                              (decoder tied to embeddings E)
 
-`config.layer_norm_position = "pre"` switches the layers to pre-LN (Xiong et al. 2020), with one LayerNorm after the last:
+`config.layer_norm_position = "pre"` switches the layers to pre-LN (Xiong et al. 2020), with one LayerNorm
+after the last layer:
                 x = x + Dropout(SelfAttention(LayerNorm(x)));  x = x + Dropout(W2 · act(W1 · LayerNorm(x)))
 
 This file is copied next to every saved checkpoint and imports nothing from hf_recipes, so a checkpoint
