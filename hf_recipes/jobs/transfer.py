@@ -254,6 +254,7 @@ def _report(recipe: TransferRecipe, recipe_name: str, overrides, task, checkpoin
         }
     pretrained, scratch = runs["pretrained"][metric], runs["scratch"][metric]
     report = {
+        "recipe": recipe_name,
         "task": task.name,
         "eval_split": task.eval_split,
         "metric": metric,
@@ -298,8 +299,9 @@ def _report(recipe: TransferRecipe, recipe_name: str, overrides, task, checkpoin
 
 def render_markdown(report: dict) -> str:
     metric, pre, scratch = report["metric"], report["pretrained"], report["scratch"]
+    recipe = f" (recipe `{report['recipe']}`)" if report["recipe"] != report["task"] else ""
     lines = [
-        f"## Transfer: {report['task']} ({report['eval_split']} split), pretrained vs from scratch",
+        f"## Transfer: {report['task']}{recipe}, {report['eval_split']} split, pretrained vs from scratch",
         "",
         f"Checkpoint: `{report['checkpoint']}`. Both runs: the same recipe, seed and number of steps; only "
         "`model.init` differs.",
@@ -363,7 +365,8 @@ def plot_transfer(report: dict, path: Path) -> Path:
             axes.plot(*zip(*curve), style, label=f"{init} ({_number(report[init][metric])})", markersize=4)
     axes.set_xlabel("optimizer step")
     axes.set_ylabel(f"{metric} ({report['eval_split']})")
-    axes.set_title(f"{report['task']}: fine-tuning from the pretrained checkpoint vs from scratch")
+    title = report["task"] if report["recipe"] == report["task"] else f"{report['task']} ({report['recipe']})"
+    axes.set_title(f"{title}: fine-tuning from the pretrained checkpoint vs from scratch")
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()

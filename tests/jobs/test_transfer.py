@@ -226,6 +226,12 @@ def test_a_gpt_comparison_pretrains_a_causal_lm_and_fine_tunes_its_classifier_tw
         "sst2_gpt", TINY_PRETRAINING + seeds, data_dir=str(shared_data), output_dir=str(out)
     )
     assert report["task"] == "sst2" and report["metric"] == "eval_accuracy"  # the task, read from sst2_gpt
+    assert report["recipe"] == "sst2_gpt"
+    assert (
+        (out / "transfer.md")
+        .read_text()
+        .startswith("## Transfer: sst2 (recipe `sst2_gpt`), validation split")
+    )
     assert report["checkpoint"] == str(tmp_path / "gpt_clm_wikitext")
     assert report["pretraining"]["reused"] is False and report["pretraining"]["steps"] == 6
     weights = {"checkpoint": load_file(tmp_path / "gpt_clm_wikitext" / "model.safetensors")}
