@@ -110,7 +110,8 @@ class DataSpec:
     """Where the text comes from and how it divides into documents.
 
     With `--data-dir` (or when `hub` is unset) the `local` files are read: paths relative to the data
-    directory (else to the working directory), format by extension (.txt, .jsonl/.json, .csv/.tsv, .parquet).
+    directory (else to the working directory): tables by extension (.jsonl/.json, .csv/.tsv, .parquet), any
+    other UTF-8 file as plain text (.txt, or e.g. Multi30k's train.en).
     Without it the `hub` dataset is loaded. A `builtin` corpus needs neither (it ships with Python).
     """
 

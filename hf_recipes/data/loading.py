@@ -8,6 +8,7 @@ file is read again and an unchanged one is not.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import platform
@@ -96,12 +97,25 @@ def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[tuple
         path = path if path.is_absolute() else root / path
         if not path.is_file():
             raise UserError(f"data.local.{split}: file not found: {path}")
-        if path.suffix not in (".txt", "", *TABLE_BUILDERS):
+        if path.suffix not in TABLE_BUILDERS and not _is_text(path):
             raise UserError(
-                f"data.local.{split}: {path.name}: unsupported format; use .txt, {', '.join(TABLE_BUILDERS)}"
+                f"data.local.{split}: {path.name}: unsupported format: not UTF-8 text, nor a table "
+                f"({', '.join(TABLE_BUILDERS)})"
             )
         files.append((path, grouping))
     return files
+
+
+def _is_text(path: Path, probe: int = 1 << 16) -> bool:
+    """Whether the file's start decodes as UTF-8: plain text under any name (corpus.txt, README, Moses-style
+    parallel files such as train.en), not a binary document (.docx, .pdf, .gz)."""
+    with path.open("rb") as file:
+        head = file.read(probe)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < probe)
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in head
 
 
 def _grouping(spec: DataSpec) -> dict:

@@ -113,11 +113,21 @@ def test_an_edited_file_is_read_again_and_an_unchanged_one_comes_from_the_cache(
     assert texts(load_documents(spec, str(tmp_path))["train"]) == ["second version"]
 
 
+def test_text_files_are_read_under_any_name(tmp_path):
+    """Plain text is recognised by its content, not a .txt suffix: Moses-style parallel files (train.en)."""
+    (tmp_path / "train.en").write_text("A dog runs in the snow .\nTwo men play chess .\n")
+    spec = DataSpec(local={"train": "train.en"}, document_boundary="row")
+    assert texts(load_documents(spec, str(tmp_path))["train"]) == [
+        "A dog runs in the snow .",
+        "Two men play chess .",
+    ]
+
+
 def test_mistakes_are_one_line(tmp_path):
     with pytest.raises(UserError, match=r"data.local.train: file not found: .*missing.txt"):
         load_documents(DataSpec(local={"train": "missing.txt"}), str(tmp_path))
-    (tmp_path / "notes.docx").write_text("x")
-    with pytest.raises(UserError, match="notes.docx: unsupported format"):
+    (tmp_path / "notes.docx").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xdf\xa4")
+    with pytest.raises(UserError, match="notes.docx: unsupported format: not UTF-8 text"):
         load_documents(DataSpec(local={"train": "notes.docx"}), str(tmp_path))
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(UserError, match="the train split has no documents"):
@@ -149,3 +159,24 @@ def test_the_builtin_corpus_needs_no_files():
     assert len(documents["train"]) > 50 and len(documents["validation"]) > 3
     text = "\n".join(texts(documents["train"]))
     assert "assert" in text and "****" not in text  # prose kept, heading underlines dropped
+
+
+def test_the_offline_pretraining_corpus_pools_every_training_text_and_no_dev_sentence(shared_data):
+    """bert_mlm_nsp_offline reads each source its own way (text files, TSV columns) from the real data, and
+    keeps the fine-tuning tasks' dev sentences out of the pretraining."""
+    recipe, _ = load_pretrain_recipe("bert_mlm_nsp_offline", data_dir=str(shared_data))
+    documents = load_documents(recipe.data, str(shared_data))
+    train = "\n".join(texts(documents["train"]))
+    for source, line in [
+        ("wikitext-2/valid.txt", "= Homarus gammarus =\nHomarus gammarus , known as the European lobster"),
+        ("multi30k/train.en", "Two young, White males are outside near many bushes."),
+        ("tinyshakespeare/input.txt", "First Citizen:\nBefore we proceed any further, hear me speak."),
+        ("glue/SST-2/train.tsv", "hide new secretions from the parental units"),
+        ("glue/MRPC/train.tsv", 'Amrozi accused his brother , whom he called " the witness "'),
+        ("glue/STS-B/train.tsv", "A plane is taking off.\nA man is playing a large flute."),
+    ]:
+        assert line in train, f"nothing of {source} in the pooled corpus"
+    assert "An air plane is taking off." in train  # STS-B's second sentence column, too
+    for dev in ["it 's a charming and often affecting journey", "He said the foodservice pie business"]:
+        assert dev not in train
+    assert texts(documents["validation"])[0].startswith("= Robert <unk> =\n")
