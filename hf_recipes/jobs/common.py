@@ -42,6 +42,9 @@ RESUMABLE_CHANGES = {
     "per_device_eval_batch_size",
     "disable_tqdm",
 }
+# Top-level recipe keys that document a run without changing what it trains: editing a recipe's description
+# neither refuses its output directory nor keeps a finished run of it from being reused.
+DOCUMENTATION_KEYS = {"description"}
 
 
 def prepare_output_dir(output_dir: Path, resolved: dict[str, Any], recipe_yaml: str) -> str | None:
@@ -54,7 +57,7 @@ def prepare_output_dir(output_dir: Path, resolved: dict[str, Any], recipe_yaml: 
             raise UserError(
                 f"output_dir {output_dir}: exists and is not an hf-recipes run; choose another --output-dir"
             )
-        differences = _differences(yaml_load(previous.read_text()) or {}, resolved)
+        differences = recipe_differences(yaml_load(previous.read_text()) or {}, resolved)
         if differences:
             raise UserError(
                 f"output_dir {output_dir}: holds a run of a different recipe ({', '.join(differences[:4])} differ); "
@@ -65,15 +68,19 @@ def prepare_output_dir(output_dir: Path, resolved: dict[str, Any], recipe_yaml: 
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def recipe_differences(old: dict, new: dict, resumable: bool = True, prefix: str = "") -> list[str]:
+    """The dotted keys in which two resolved recipes differ, description aside; with `resumable`, also
+    without the training settings an interrupted run may change (RESUMABLE_CHANGES) before it resumes."""
     keys = []
     for key in sorted(set(old) | set(new)):
         path = f"{prefix}{key}"
-        if prefix == "training." and key in RESUMABLE_CHANGES:
+        if (not prefix and key in DOCUMENTATION_KEYS) or (
+            resumable and prefix == "training." and key in RESUMABLE_CHANGES
+        ):
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            keys += _differences(a, b, f"{path}.")
+            keys += recipe_differences(a, b, resumable, f"{path}.")
         elif a != b:
             keys.append(path)
     return keys

@@ -52,7 +52,7 @@ from ..recipe import (
     resolve_path,
     yaml_load,
 )
-from .common import cpu_name, write_json, write_text
+from .common import cpu_name, recipe_differences, write_json, write_text
 
 RUNS = ("pretrained", "scratch")
 
@@ -211,11 +211,14 @@ def _pretrain(recipe: TransferRecipe, overrides: dict, output_dir: str, pretrain
         ),
     }
     saved = Path(output_dir) / "recipe.yaml"
-    # Compared through YAML, as saved: a finished run of any other recipe (even more steps) is not reused.
+    # Compared through YAML, as saved: a finished run of any other recipe (even more steps) is not reused;
+    # one whose recipe differs in its description only is the same run.
     if (
         done.is_file()
         and saved.is_file()
-        and yaml_load(saved.read_text()) == yaml_load(dump_recipe(resolved))
+        and not recipe_differences(
+            yaml_load(saved.read_text()) or {}, yaml_load(dump_recipe(resolved)), resumable=False
+        )
     ):
         print(f"transfer: reusing the finished pretraining in {output_dir} (same recipe)", file=sys.stderr)
         metrics = json.loads(done.read_text())

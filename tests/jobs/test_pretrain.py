@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 import hf_recipes  # noqa: F401
 from hf_recipes.errors import UserError
+from hf_recipes.jobs.common import recipe_differences
 from hf_recipes.jobs.pretrain import run
 from hf_recipes.recipe import RECIPES_DIR, load_pretrain_recipe
 
@@ -204,6 +205,18 @@ def test_a_directory_of_another_recipe_is_refused(shared_data, tmp_path):
             data_dir=str(shared_data),
             output_dir=str(out),
         )
+
+
+def test_runs_differ_by_what_they_train_not_by_their_description():
+    """A reworded description is the same run; a longer max_steps is the same run to resume, not to reuse."""
+    old = {"description": "BERT on WikiText", "training": {"max_steps": 10, "learning_rate": 1e-3}}
+    assert recipe_differences(old, {**old, "description": "BERT-mini on WikiText-2"}) == []
+    longer = {**old, "training": {"max_steps": 20, "learning_rate": 1e-3}}
+    assert recipe_differences(old, longer) == []
+    assert recipe_differences(old, longer, resumable=False) == ["training.max_steps"]
+    faster = {**old, "training": {"max_steps": 10, "learning_rate": 1e-2}}
+    assert recipe_differences(old, faster) == ["training.learning_rate"]
+    assert recipe_differences(old, {**old, "model": {"size": "mini"}}, resumable=False) == ["model"]
 
 
 @pytest.mark.skipif(

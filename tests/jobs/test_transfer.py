@@ -106,9 +106,13 @@ def test_the_two_runs_differ_only_in_init(sst2_report):
 
 
 def test_the_saved_recipe_reruns_and_the_pretraining_is_reused(sst2_report, shared_data):
-    """A second task with the same pretraining finds it finished beside its directory and does not redo it;
-    transfer.yaml re-runs the comparison."""
+    """A second task with the same pretraining finds it finished beside its directory and does not redo it,
+    even after the pretraining recipe's description was edited; transfer.yaml re-runs the comparison."""
     root, first = sst2_report
+    saved_pretraining = root / "bert_mlm_nsp_wikitext" / "recipe.yaml"
+    edited = yaml.safe_load(saved_pretraining.read_text())
+    edited["description"] = "reworded since this run"
+    saved_pretraining.write_text(yaml.safe_dump(edited))
     saved = yaml.safe_load((root / "sst2" / "transfer.yaml").read_text())
     assert saved["task"] == "sst2" and saved["seed"] == 7
     assert saved["pretrain"]["variant"] == "tiny" and saved["finetune"]["training"]["max_steps"] == STEPS
