@@ -162,9 +162,9 @@ def test_the_builtin_corpus_needs_no_files():
 
 
 def test_the_offline_pretraining_corpus_pools_every_training_text_and_no_dev_sentence(shared_data):
-    """bert_mlm_nsp_offline reads each source its own way (text files, TSV columns) from the real data, and
+    """bert_mlm_offline reads each source its own way (text files, TSV columns) from the real data, and
     keeps the fine-tuning tasks' dev sentences out of the pretraining."""
-    recipe, _ = load_pretrain_recipe("bert_mlm_nsp_offline", data_dir=str(shared_data))
+    recipe, _ = load_pretrain_recipe("bert_mlm_offline", data_dir=str(shared_data))
     documents = load_documents(recipe.data, str(shared_data))
     train = "\n".join(texts(documents["train"]))
     for source, line in [
