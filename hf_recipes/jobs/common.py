@@ -42,9 +42,10 @@ RESUMABLE_CHANGES = {
     "per_device_eval_batch_size",
     "disable_tqdm",
 }
-# Top-level recipe keys that document a run without changing what it trains: editing a recipe's description
-# neither refuses its output directory nor keeps a finished run of it from being reused.
-DOCUMENTATION_KEYS = {"description"}
+# Top-level recipe keys that do not change what a run trains: editing a recipe's description, or moving a run
+# directory elsewhere (its saved output_dir is then the old place), neither refuses the directory nor keeps a
+# finished run in it from being reused.
+NOT_WHAT_IT_TRAINS = {"description", "output_dir"}
 
 
 def prepare_output_dir(output_dir: Path, resolved: dict[str, Any], recipe_yaml: str) -> str | None:
@@ -69,12 +70,12 @@ def prepare_output_dir(output_dir: Path, resolved: dict[str, Any], recipe_yaml: 
 
 
 def recipe_differences(old: dict, new: dict, resumable: bool = True, prefix: str = "") -> list[str]:
-    """The dotted keys in which two resolved recipes differ, description aside; with `resumable`, also
+    """The dotted keys in which two resolved recipes differ, description and place aside; with `resumable`, also
     without the training settings an interrupted run may change (RESUMABLE_CHANGES) before it resumes."""
     keys = []
     for key in sorted(set(old) | set(new)):
         path = f"{prefix}{key}"
-        if (not prefix and key in DOCUMENTATION_KEYS) or (
+        if (not prefix and key in NOT_WHAT_IT_TRAINS) or (
             resumable and prefix == "training." and key in RESUMABLE_CHANGES
         ):
             continue

@@ -11,6 +11,12 @@ number of steps; they differ only in `model.init` (and their output directories)
 task's eval split (no checkpoint chosen by that split: the transfer recipes turn `load_best_model_at_end`
 off); the best evaluation during training is shown beside it.
 
+With `learning_rates: [...]` each init is fine-tuned once per rate (`<output_dir>/<init>/lr_<rate>`, the rate
+as `training.learning_rate`, everything else alike) and reported at its best rate by that same final metric,
+as BERT chose its GLUE fine-tuning rate on dev: one rate can suit one init better than the other (random
+weights may diverge at a rate a checkpoint holds, or need more than it), a sweep gives each the same choice.
+The whole grid is in the report.
+
 A transfer recipe (recipes/transfer/<name>.yaml) names the pretraining recipe and the fine-tuning recipe and
 holds the overrides that size them for a CPU; `hf-recipes transfer <task>` uses recipes/transfer/<task>.yaml,
 else recipes/transfer/default.yaml with `task: <task>`. Command-line overrides address its keys:
@@ -72,6 +78,8 @@ class TransferRecipe:
     # named after the pretraining recipe, shared by the tasks that use the same pretraining.
     pretrain_output_dir: str | None = None
     seed: int | None = None  # when set: training.seed of the pretraining and of both fine-tuning runs
+    # When set: fine-tune each init at each rate and compare each at its best (see the module docstring).
+    learning_rates: list[float] | None = None
     model: str | None = None  # --model: fine-tune this checkpoint instead of pretraining one
     description: str = ""
     data_dir: str | None = None  # --data-dir: passed to every stage
@@ -140,6 +148,7 @@ def run(
     seed = {"training.seed": recipe.seed} if recipe.seed is not None else {}
     pretrain_overrides = {**flatten(recipe.pretrain), **seed}
     finetune_overrides = {**flatten(recipe.finetune), **seed}
+    rates = _learning_rates(recipe, finetune_overrides, source)
     pretrain_dir = _pretrain_dir(recipe)
 
     # Check both recipes and their overrides now, not after an hour of pretraining.
@@ -157,38 +166,64 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "transfer.yaml", _header(recipe_name, overrides) + dump_recipe(resolved, TransferRecipe))
 
-    stages: dict[str, dict] = {}
+    pretraining = None
     if recipe.model is None:
-        stages["pretraining"] = _pretrain(recipe, pretrain_overrides, pretrain_dir, pretrain)
+        pretraining = _pretrain(recipe, pretrain_overrides, pretrain_dir, pretrain)
         checkpoint = pretrain_dir
     else:
         checkpoint = recipe.model
+    runs: dict[str, list[dict]] = {init: [] for init in RUNS}
     for init in RUNS:
-        run_dir = str(out / init)
-        run_overrides = {**finetune_overrides, "model.init": init}
-        started = time.perf_counter()
-        metrics = finetune.run(
-            recipe.task, dict(run_overrides), model=checkpoint, data_dir=recipe.data_dir, output_dir=run_dir
-        )
-        stages[init] = {
-            "output_dir": run_dir,
-            "wall_time_s": time.perf_counter() - started,
-            "metrics": metrics,
-            "command": command(
-                "finetune",
+        for rate in rates:
+            run_dir = str(out / init if rate is None else out / init / f"lr_{rate:g}")
+            run_overrides = {**finetune_overrides, "model.init": init}
+            if rate is not None:
+                run_overrides["training.learning_rate"] = rate
+            started = time.perf_counter()
+            metrics = finetune.run(
                 recipe.task,
-                run_overrides,
+                dict(run_overrides),
                 model=checkpoint,
                 data_dir=recipe.data_dir,
                 output_dir=run_dir,
-            ),
-        }
+            )
+            runs[init].append(
+                {
+                    "learning_rate": rate,
+                    "output_dir": run_dir,
+                    "wall_time_s": time.perf_counter() - started,
+                    "metrics": metrics,
+                    "command": command(
+                        "finetune",
+                        recipe.task,
+                        run_overrides,
+                        model=checkpoint,
+                        data_dir=recipe.data_dir,
+                        output_dir=run_dir,
+                    ),
+                }
+            )
 
-    report = _report(recipe, recipe_name, overrides, task, checkpoint, stages)
+    report = _report(recipe, recipe_name, overrides, task, checkpoint, pretraining, runs)
     write_json(out / "transfer.json", report)
     write_text(out / "transfer.md", render_markdown(report))
     plot_transfer(report, out / "transfer.png")
     return report
+
+
+def _learning_rates(recipe: TransferRecipe, finetune_overrides: dict, source: str) -> list[float | None]:
+    """The fine-tuning rates to run each init at; [None]: once, at the fine-tuning recipe's own rate."""
+    if recipe.learning_rates is None:
+        return [None]
+    if not recipe.learning_rates or any(rate <= 0 for rate in recipe.learning_rates):
+        raise UserError(f"{source}: learning_rates: expected a non-empty list of positive rates")
+    if "training.learning_rate" in finetune_overrides:
+        raise UserError(
+            f"{source}: learning_rates and finetune.training.learning_rate are both set; give one of them"
+        )
+    if len(set(recipe.learning_rates)) != len(recipe.learning_rates):
+        raise UserError(f"{source}: learning_rates: {recipe.learning_rates} repeats a rate")
+    return list(recipe.learning_rates)
 
 
 def _pretrain_dir(recipe: TransferRecipe) -> str:
@@ -230,31 +265,32 @@ def _pretrain(recipe: TransferRecipe, overrides: dict, output_dir: str, pretrain
     return {**stage, "metrics": metrics, "reused": False, "wall_time_s": time.perf_counter() - started}
 
 
-def _report(recipe: TransferRecipe, recipe_name: str, overrides, task, checkpoint: str, stages: dict) -> dict:
+def _report(
+    recipe: TransferRecipe,
+    recipe_name: str,
+    overrides,
+    task,
+    checkpoint: str,
+    pretraining: dict | None,
+    stages: dict[str, list[dict]],
+) -> dict:
     metric = f"eval_{task.main_metric}"
+
+    def score(value: float | None) -> float:  # higher is better; a missing metric loses
+        if value is None:
+            return float("-inf")
+        return value if task.greater_is_better else -value
+
     runs = {}
     for init in RUNS:
-        stage = stages[init]
-        history = json.loads((Path(stage["output_dir"]) / "log_history.json").read_text())
-        curve = [[entry["step"], entry[metric]] for entry in history if metric in entry]
-        best_step, best = (
-            max(curve, key=lambda point: point[1] if task.greater_is_better else -point[1])
-            if curve
-            else (None, None)
-        )
-        metrics = stage["metrics"]
-        runs[init] = {
-            metric: metrics.get(metric),
-            "best": best,
-            "best_step": best_step,
-            "steps": metrics.get("global_step"),
-            "train_runtime_s": metrics.get("train_runtime"),
-            "wall_time_s": stage["wall_time_s"],
-            "eval_loss": metrics.get("eval_loss"),
-            "curve": curve,
-            "output_dir": stage["output_dir"],
-            "command": stage["command"],
-        }
+        summaries = [_summary(stage, metric, score) for stage in stages[init]]
+        # the first of equal scores: the rates' order in the recipe
+        runs[init] = max(summaries, key=lambda run: score(run[metric]))
+        if recipe.learning_rates is not None:
+            runs[init]["sweep"] = [
+                {key: run[key] for key in ("learning_rate", metric, "best", "output_dir", "command")}
+                for run in summaries
+            ]
     pretrained, scratch = runs["pretrained"][metric], runs["scratch"][metric]
     report = {
         "recipe": recipe_name,
@@ -277,9 +313,8 @@ def _report(recipe: TransferRecipe, recipe_name: str, overrides, task, checkpoin
         "output_dir": recipe.output_dir,
         "hardware": hardware(),
     }
-    if "pretraining" in stages:
-        stage = stages["pretraining"]
-        metrics = stage["metrics"]
+    if pretraining is not None:
+        stage, metrics = pretraining, pretraining["metrics"]
         report["pretraining"] = {
             "recipe": stage["recipe"],
             "output_dir": stage["output_dir"],
@@ -297,21 +332,57 @@ def _report(recipe: TransferRecipe, recipe_name: str, overrides, task, checkpoin
     return report
 
 
+def _summary(stage: dict, metric: str, score) -> dict:
+    """One fine-tuning run as the report shows it: final and best eval metric, curve, times, command."""
+    history = json.loads((Path(stage["output_dir"]) / "log_history.json").read_text())
+    curve = [[entry["step"], entry[metric]] for entry in history if metric in entry]
+    best_step, best = max(curve, key=lambda point: score(point[1])) if curve else (None, None)
+    metrics = stage["metrics"]
+    summary = {
+        metric: metrics.get(metric),
+        "best": best,
+        "best_step": best_step,
+        "steps": metrics.get("global_step"),
+        "train_runtime_s": metrics.get("train_runtime"),
+        "wall_time_s": stage["wall_time_s"],
+        "eval_loss": metrics.get("eval_loss"),
+        "curve": curve,
+        "output_dir": stage["output_dir"],
+        "command": stage["command"],
+    }
+    if stage["learning_rate"] is not None:
+        summary["learning_rate"] = stage["learning_rate"]
+    return summary
+
+
 # --- the report ------------------------------------------------------------------------------------------
 
 
 def render_markdown(report: dict) -> str:
     metric, pre, scratch = report["metric"], report["pretrained"], report["scratch"]
     recipe = f" (recipe `{report['recipe']}`)" if report["recipe"] != report["task"] else ""
+    swept = "sweep" in pre
+    runs = (
+        "Both runs: the same recipe, seed and number of steps; only `model.init` differs."
+        if not swept
+        else "Every run: the same recipe, seed and number of steps but `model.init` and "
+        "`training.learning_rate`; each init is shown at its best rate by the final "
+        f"{metric} on the {report['eval_split']} split (the same choice for both, as BERT's on GLUE dev)."
+    )
     lines = [
         f"## Transfer: {report['task']}{recipe}, {report['eval_split']} split, pretrained vs from scratch",
         "",
-        f"Checkpoint: `{report['checkpoint']}`. Both runs: the same recipe, seed and number of steps; only "
-        "`model.init` differs.",
+        f"Checkpoint: `{report['checkpoint']}`. {runs}",
         "",
         "| | pretrained | scratch |",
         "|---|---|---|",
         f"| **{metric}** (final model) | **{_number(pre[metric])}** | **{_number(scratch[metric])}** |",
+    ]
+    if swept:
+        lines.append(
+            f"| learning rate (best of the sweep) | {pre['learning_rate']:g} | {scratch['learning_rate']:g} |"
+        )
+    lines += [
         f"| best during training (step) | {_number(pre['best'])} ({pre['best_step']}) | "
         f"{_number(scratch['best'])} ({scratch['best_step']}) |",
         f"| eval_loss (final) | {_number(pre['eval_loss'])} | {_number(scratch['eval_loss'])} |",
@@ -322,6 +393,17 @@ def render_markdown(report: dict) -> str:
     ]
     if report["difference"] is not None:
         lines += [f"Pretrained minus scratch: **{report['difference']:+.4f}** {metric}.", ""]
+    if swept:
+        lines += [f"| learning rate | pretrained: {metric} | scratch: {metric} |", "|---|---|---|"]
+        for pre_run, scratch_run in zip(pre["sweep"], scratch["sweep"]):
+            cells = [
+                f"**{_number(run[metric])}**"
+                if run["output_dir"] == chosen["output_dir"]
+                else _number(run[metric])
+                for run, chosen in ((pre_run, pre), (scratch_run, scratch))
+            ]
+            lines.append(f"| {pre_run['learning_rate']:g} | {cells[0]} | {cells[1]} |")
+        lines.append("")
     pretraining = report.get("pretraining")
     if pretraining is not None:
         measured = ", ".join(
@@ -352,7 +434,9 @@ def render_markdown(report: dict) -> str:
     ]
     if pretraining is not None:
         lines.append(pretraining["command"])
-    lines += [pre["command"], scratch["command"], "```", ""]
+    for run in (pre, scratch):
+        lines += [entry["command"] for entry in run.get("sweep", [run])]
+    lines += ["```", ""]
     return "\n".join(lines)
 
 
@@ -365,7 +449,9 @@ def plot_transfer(report: dict, path: Path) -> Path:
     for init, style in zip(RUNS, ("o-", "s--")):
         curve = report[init]["curve"]
         if curve:
-            axes.plot(*zip(*curve), style, label=f"{init} ({_number(report[init][metric])})", markersize=4)
+            rate = report[init].get("learning_rate")
+            label = f"{init}{'' if rate is None else f', lr {rate:g}'} ({_number(report[init][metric])})"
+            axes.plot(*zip(*curve), style, label=label, markersize=4)
     axes.set_xlabel("optimizer step")
     axes.set_ylabel(f"{metric} ({report['eval_split']})")
     title = report["task"] if report["recipe"] == report["task"] else f"{report['task']} ({report['recipe']})"

@@ -151,14 +151,22 @@ def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(sha
     kwargs = dict(data_dir=str(shared_data))
     run("char_gpt_shakespeare", overrides, output_dir=str(tmp_path / "straight"), **kwargs)
 
-    resumed = tmp_path / "resumed"
+    interrupted = tmp_path / "interrupted"
     with pytest.raises(Interrupted):
-        run("char_gpt_shakespeare", overrides, output_dir=str(resumed), callbacks=[InterruptAt(6)], **kwargs)
-    assert (resumed / "checkpoint-4").is_dir() and not (resumed / "metrics.json").exists()
+        run(
+            "char_gpt_shakespeare",
+            overrides,
+            output_dir=str(interrupted),
+            callbacks=[InterruptAt(6)],
+            **kwargs,
+        )
+    assert (interrupted / "checkpoint-4").is_dir() and not (interrupted / "metrics.json").exists()
 
-    metrics = run(
-        "char_gpt_shakespeare", overrides, output_dir=str(resumed), **kwargs
-    )  # the same command again
+    # the same command again, after the run directory was moved (its saved recipe names the old place)
+    resumed = tmp_path / "moved" / "resumed"
+    resumed.parent.mkdir()
+    shutil.move(interrupted, resumed)
+    metrics = run("char_gpt_shakespeare", overrides, output_dir=str(resumed), **kwargs)
     assert metrics["global_step"] == 8
     steps = [
         entry["step"] for entry in json.loads((resumed / "log_history.json").read_text()) if "loss" in entry
@@ -208,9 +216,16 @@ def test_a_directory_of_another_recipe_is_refused(shared_data, tmp_path):
 
 
 def test_runs_differ_by_what_they_train_not_by_their_description():
-    """A reworded description is the same run; a longer max_steps is the same run to resume, not to reuse."""
-    old = {"description": "BERT on WikiText", "training": {"max_steps": 10, "learning_rate": 1e-3}}
+    """A reworded description or a moved directory is the same run; a longer max_steps is the same run to
+    resume, not to reuse."""
+    old = {
+        "description": "BERT on WikiText",
+        "output_dir": "outputs/bert",
+        "training": {"max_steps": 10, "learning_rate": 1e-3},
+    }
     assert recipe_differences(old, {**old, "description": "BERT-mini on WikiText-2"}) == []
+    assert recipe_differences(old, {**old, "output_dir": "/elsewhere/bert"}, resumable=False) == []
+    assert recipe_differences(old, {**old, "data_dir": "/other/data"}, resumable=False) == ["data_dir"]
     longer = {**old, "training": {"max_steps": 20, "learning_rate": 1e-3}}
     assert recipe_differences(old, longer) == []
     assert recipe_differences(old, longer, resumable=False) == ["training.max_steps"]

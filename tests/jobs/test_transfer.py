@@ -144,9 +144,55 @@ def test_a_given_checkpoint_skips_pretraining_on_conll(sst2_report, shared_data,
     assert "hf-recipes pretrain" not in (tmp_path / "ner" / "transfer.md").read_text()
 
 
+def test_a_learning_rate_sweep_reports_each_init_at_its_best_rate(sst2_report, shared_data):
+    """`learning_rates`: each init fine-tuned at each rate, alike but for the rate, and reported at its best
+    final metric; the grid and every command are in transfer.md. The pretraining is the fixture's, reused."""
+    root, _ = sst2_report
+    rates = [1e-5, 3e-3]
+    finetuning = [item for item in TINY_FINETUNING if "learning_rate" not in item]
+    report = transfer.run(
+        "sst2",
+        TINY_PRETRAINING + finetuning + ["learning_rates=[1e-5, 3e-3]"],
+        data_dir=str(shared_data),
+        output_dir=str(root / "sweep"),
+    )
+    assert report["pretraining"]["reused"] is True
+    out = root / "sweep"
+    markdown = (out / "transfer.md").read_text()
+    for init in ("pretrained", "scratch"):
+        sweep = report[init]["sweep"]
+        assert [entry["learning_rate"] for entry in sweep] == rates
+        recipes = []
+        for entry, rate in zip(sweep, rates):
+            run_dir = out / init / f"lr_{rate:g}"
+            assert entry["output_dir"] == str(run_dir) and entry["command"] in markdown
+            assert (
+                entry["eval_accuracy"] == json.loads((run_dir / "metrics.json").read_text())["eval_accuracy"]
+            )
+            recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+            assert recipe["training"]["learning_rate"] == rate and recipe["model"]["init"] == init
+            del recipe["training"]["learning_rate"], recipe["output_dir"]
+            recipes.append(recipe)
+        assert recipes[0] == recipes[1]  # the rate is the only difference
+        best = max(sweep, key=lambda entry: entry["eval_accuracy"])
+        assert report[init]["learning_rate"] == best["learning_rate"]
+        assert report[init]["eval_accuracy"] == best["eval_accuracy"]
+        assert report[init]["output_dir"] == best["output_dir"]
+    assert report["difference"] == pytest.approx(
+        report["pretrained"]["eval_accuracy"] - report["scratch"]["eval_accuracy"]
+    )
+    assert "| learning rate (best of the sweep) |" in markdown and "\n| 1e-05 | " in markdown
+    assert (out / "transfer.png").is_file()
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
+        (
+            ["learning_rates=[1e-4]", "finetune.training.learning_rate=1e-3"],
+            "learning_rates and finetune.training.learning_rate are both set",
+        ),
+        (["learning_rates=[]"], "learning_rates: expected a non-empty list of positive rates"),
         (["finetune.training.max_stepz=3"], "training.max_stepz: unknown key; did you mean 'max_steps'?"),
         (["pretrain.model.size=huge"], "model.size: hfr_bert has sizes"),
         (["pretrain_recipe=nope"], "no pretrain recipe named 'nope'"),
