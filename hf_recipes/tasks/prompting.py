@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from .. import metrics as M
+from ..compat import CACHE_NAME, output_cache
 from ..errors import UserError
 from .base import Task
 
@@ -233,7 +234,7 @@ def score_continuations(
         total = out.logits[:, -1].float().log_softmax(-1)[:, first]  # (batch, labels): the first tokens
         if longest > 1:
             # Every prompt's cache, once per label: rows (prompt 0, label 0), (prompt 0, label 1), ...
-            cache = out.past_key_values
+            cache = output_cache(out)
             cache.batch_repeat_interleave(n_labels)
             steps = rest.shape[1]
             more = model(
@@ -247,8 +248,8 @@ def score_continuations(
                 ),
                 position_ids=attention_mask.sum(-1, keepdim=True).repeat_interleave(n_labels, 0)
                 + torch.arange(steps, device=device),
-                past_key_values=cache,
                 use_cache=True,
+                **{CACHE_NAME: cache},
             )
             logprobs = more.logits.float().log_softmax(-1)  # (batch * labels, steps, vocab)
             wanted = targets.repeat(len(rows), 1)

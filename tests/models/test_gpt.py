@@ -5,6 +5,7 @@ import torch
 import transformers
 
 import hf_recipes  # noqa: F401  (registers the AutoClasses)
+from hf_recipes.compat import output_cache
 from hf_recipes.models.gpt import HfrGPTConfig
 from hf_recipes.models.gpt.modeling_gpt import AUTO_MAP
 from tests.models.checks import (
@@ -181,8 +182,11 @@ def test_logits_match_transformers_gpt2():
         torch.testing.assert_close(got[mask.bool()], expected[mask.bool()], rtol=0, atol=1e-5)
 
 
+# The cache argument is `cache` from transformers 5.25 on, `past_key_values` before (deprecated until 5.40):
+# forward takes either, whichever release is installed.
+@pytest.mark.parametrize("cache_argument", ["cache", "past_key_values"])
 @pytest.mark.parametrize("layer_norm_position", ["pre", "post"])
-def test_generate_with_and_without_cache_gives_the_same_greedy_tokens(layer_norm_position):
+def test_generate_with_and_without_cache_gives_the_same_greedy_tokens(layer_norm_position, cache_argument):
     model = model_for(layer_norm_position=layer_norm_position, seed=3)
     prompt = torch.tensor([[5, 9, 14, 3], [8, 8, 20, 41]])
     cached = model.generate(prompt, max_new_tokens=12, do_sample=False, use_cache=True)
@@ -192,9 +196,9 @@ def test_generate_with_and_without_cache_gives_the_same_greedy_tokens(layer_norm
     # The cache really is used: one step with it reproduces the full forward's last logits.
     with torch.no_grad():
         first = model(prompt, use_cache=True)
-        step = model(cached[:, 4:5], past_key_values=first.past_key_values, use_cache=True)
+        step = model(cached[:, 4:5], **{cache_argument: output_cache(first)}, use_cache=True)
         full = model(cached[:, :5]).logits[:, -1]
-    assert first.past_key_values.get_seq_length() == 5  # updated in place by the step
+    assert output_cache(first).get_seq_length() == 5  # updated in place by the step
     torch.testing.assert_close(step.logits[:, -1], full, rtol=0, atol=1e-5)
 
 

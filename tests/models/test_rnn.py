@@ -172,7 +172,7 @@ def greedy_by_hand(model, inputs: dict, steps: int) -> torch.Tensor:
                     [inputs["attention_mask"], torch.ones_like(sequence[:, prompt.shape[1] :])], dim=1
                 )
                 step = {"input_ids": new_tokens, "attention_mask": mask}
-            logits = model(**step, past_key_values=cache, use_cache=True).logits[:, -1]
+            logits = model(**step, cache=cache, use_cache=True).logits[:, -1]
             logits[:, EOS] = -math.inf  # as min_new_tokens does in generate
             new_tokens = logits.argmax(-1, keepdim=True)
             sequence = torch.cat([sequence, new_tokens], dim=1)
@@ -372,11 +372,11 @@ def test_a_row_without_real_tokens_keeps_its_state():
         second = model(
             input_ids=torch.tensor([[0, 0], [11, 12]]),
             attention_mask=mask,
-            past_key_values=cached.past_key_values,
+            past_key_values=cached.cache,  # the name before transformers 5.25, still taken
         )
     torch.testing.assert_close(second.final_hidden_state[0], state_after_first[0], rtol=0, atol=0)
     assert not torch.allclose(second.final_hidden_state[1], state_after_first[1])
-    assert cached.past_key_values.get_seq_length() == 5
+    assert cached.cache.get_seq_length() == 5
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 import hf_recipes  # noqa: F401  (registers the AutoClasses)
+from hf_recipes.compat import output_cache
 from hf_recipes.models.transformer import HfrTransformerConfig
 from hf_recipes.models.transformer.modeling_transformer import AUTO_MAP, shift_tokens_right
 from hf_recipes.pipelines import attach_pipelines
@@ -504,11 +505,12 @@ def test_generate_with_and_without_cache_gives_the_same_tokens_and_scores(num_be
     # step without it.
     steps = len(cached.scores)
     assert projections_with_cache == 1 and len(cross_keys) - projections_with_cache == steps
-    assert isinstance(cached.past_key_values, transformers.EncoderDecoderCache)
-    assert cached.past_key_values.cross_attention_cache.get_seq_length() == source["input_ids"].shape[1]
+    assert isinstance(output_cache(cached), transformers.EncoderDecoderCache)
+    assert output_cache(cached).cross_attention_cache.get_seq_length() == source["input_ids"].shape[1]
 
 
-def test_one_cached_step_reproduces_the_full_forward():
+@pytest.mark.parametrize("cache_argument", ["cache", "past_key_values"])  # the name before transformers 5.25
+def test_one_cached_step_reproduces_the_full_forward(cache_argument):
     model = model_for(seed=3)
     inputs = without_labels(seq2seq_inputs())
     target = inputs["decoder_input_ids"]
@@ -519,10 +521,10 @@ def test_one_cached_step_reproduces_the_full_forward():
             attention_mask=inputs["attention_mask"],
             encoder_outputs=(first.encoder_last_hidden_state,),
             decoder_input_ids=target[:, 4:5],
-            past_key_values=first.past_key_values,
+            **{cache_argument: output_cache(first)},
             use_cache=True,
         )
-    assert first.past_key_values.get_seq_length() == 5  # appended to in place by the step
+    assert output_cache(first).get_seq_length() == 5  # appended to in place by the step
     torch.testing.assert_close(step.logits[:, -1], full[:, 4], rtol=0, atol=1e-5)
 
 

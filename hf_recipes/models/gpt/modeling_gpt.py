@@ -40,6 +40,20 @@ from transformers.modeling_outputs import (
 
 from .configuration_gpt import HfrGPTConfig
 
+# transformers 5.25 renamed the cache argument of `forward` and the cache field of the model outputs from
+# `past_key_values` to `cache` (the old name is deprecated until 5.40). This file takes the cache under either
+# name and returns it under the field the installed transformers reads back, so it runs before and after.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def one_cache(cache, past_key_values):
+    """The cache given as `cache` or under its deprecated name `past_key_values` (not both)."""
+    if past_key_values is None:
+        return cache
+    if cache is not None:
+        raise ValueError("pass the cache once: as `cache` (or the deprecated `past_key_values`), not both")
+    return past_key_values
+
 
 def scaled_dot_product_attention(query, key, value, mask, dropout_p, eager):
     """softmax(Q·Kᵀ/√d) · V over (batch, heads, seq, head_dim) tensors.
@@ -75,15 +89,15 @@ class HfrGPTAttention(nn.Module):
         self.attn_pdrop = config.attn_pdrop
         self.config = config
 
-    def forward(self, hidden_states, mask=None, past_key_values=None, output_attentions=False):
+    def forward(self, hidden_states, mask=None, cache=None, output_attentions=False):
         batch_size, seq_len, _ = hidden_states.shape
         query, key, value = (
             t.view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
             for t in self.c_attn(hidden_states).chunk(3, dim=-1)
         )
-        if past_key_values is not None:
+        if cache is not None:
             # Append this step's keys/values and get back those of every token so far.
-            key, value = past_key_values.update(key, value, self.layer_idx)
+            key, value = cache.update(key, value, self.layer_idx)
         eager = output_attentions or self.config._attn_implementation == "eager"
         dropout_p = self.attn_pdrop if self.training else 0.0
         context, probs = scaled_dot_product_attention(query, key, value, mask, dropout_p, eager)
@@ -115,13 +129,13 @@ class HfrGPTBlock(GradientCheckpointingLayer):
         self.mlp = HfrGPTMLP(config)
         self.dropout = nn.Dropout(config.resid_pdrop)
 
-    def forward(self, hidden_states, mask=None, past_key_values=None, output_attentions=False):
+    def forward(self, hidden_states, mask=None, cache=None, output_attentions=False):
         if self.pre_norm:
-            attended, probs = self.attn(self.ln_1(hidden_states), mask, past_key_values, output_attentions)
+            attended, probs = self.attn(self.ln_1(hidden_states), mask, cache, output_attentions)
             hidden_states = hidden_states + self.dropout(attended)
             hidden_states = hidden_states + self.dropout(self.mlp(self.ln_2(hidden_states)))
         else:
-            attended, probs = self.attn(hidden_states, mask, past_key_values, output_attentions)
+            attended, probs = self.attn(hidden_states, mask, cache, output_attentions)
             hidden_states = self.ln_1(hidden_states + self.dropout(attended))
             hidden_states = self.ln_2(hidden_states + self.dropout(self.mlp(hidden_states)))
         return hidden_states, probs
@@ -133,7 +147,7 @@ class HfrGPTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "transformer"
     supports_gradient_checkpointing = True
     _no_split_modules = ["HfrGPTBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
     # Sequence-level losses are means over the batch: Trainer must divide them by the accumulation steps.
     # The causal LM overrides this and normalises by `num_items_in_batch` (tokens of the whole step).
@@ -181,7 +195,7 @@ class HfrGPTModel(HfrGPTPreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
@@ -189,25 +203,28 @@ class HfrGPTModel(HfrGPTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: Cache | None = None,
     ) -> BaseModelOutputWithPast | tuple:
         r"""
+        cache (`Cache`): keys and values of the tokens already read (`past_key_values` before transformers 5.25).
         attention_mask (`torch.Tensor` of shape `(batch, past + seq)`): 1 for real tokens, 0 for padding.
         position_ids (`torch.LongTensor` of shape `(batch, seq)`): counted from the attention mask when not given;
             restarting at 0 inside a row marks the start of a new packed document.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        cache = one_cache(cache, past_key_values)
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         )
         use_cache = (self.config.use_cache and not self.training) if use_cache is None else use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
         if inputs_embeds is None:
             inputs_embeds = self.wte(input_ids)
         seq_len = inputs_embeds.shape[1]
-        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_len = cache.get_seq_length() if cache is not None else 0
         if past_len + seq_len > self.config.n_positions:
             raise ValueError(
                 f"{past_len + seq_len} tokens exceed the context of n_positions={self.config.n_positions}; "
@@ -226,7 +243,7 @@ class HfrGPTModel(HfrGPTPreTrainedModel):
         all_attentions = () if output_attentions else None
         for block in self.h:
             hidden_states, probs = block(
-                hidden_states, mask=mask, past_key_values=past_key_values, output_attentions=output_attentions
+                hidden_states, mask=mask, cache=cache, output_attentions=output_attentions
             )
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
@@ -238,7 +255,7 @@ class HfrGPTModel(HfrGPTPreTrainedModel):
 
         output = BaseModelOutputWithPast(
             last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
+            **{CACHE_FIELD: cache if use_cache else None},
             hidden_states=all_hidden_states,
             attentions=all_attentions,
         )
@@ -294,7 +311,7 @@ class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
@@ -305,6 +322,7 @@ class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
         return_dict: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         num_items_in_batch: int | torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
     ) -> CausalLMOutputWithPast | tuple:
         r"""
         labels (`torch.LongTensor` of shape `(batch, seq)`): usually `input_ids`; shifted inside the model so
@@ -314,7 +332,7 @@ class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
         """
         outputs = self.transformer(
             input_ids,
-            past_key_values,
+            one_cache(cache, past_key_values),
             attention_mask,
             position_ids,
             inputs_embeds,
@@ -334,7 +352,7 @@ class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
         output = CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -360,7 +378,7 @@ class HfrGPTForSequenceClassification(HfrGPTPreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
@@ -369,10 +387,11 @@ class HfrGPTForSequenceClassification(HfrGPTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: Cache | None = None,
     ) -> SequenceClassifierOutputWithPast | tuple:
         outputs = self.transformer(
             input_ids,
-            past_key_values,
+            one_cache(cache, past_key_values),
             attention_mask,
             position_ids,
             inputs_embeds,
@@ -408,7 +427,7 @@ class HfrGPTForSequenceClassification(HfrGPTPreTrainedModel):
         output = SequenceClassifierOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )

@@ -74,7 +74,7 @@ class HfrRNNConfig(PreTrainedConfig):
     """
 
     model_type = "hfr_rnn"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]
 
     vocab_size: int = 10000
     target_vocab_size: int | None = None

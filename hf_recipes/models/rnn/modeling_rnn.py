@@ -41,6 +41,23 @@ from transformers.utils import ModelOutput
 
 from .configuration_rnn import HfrRNNConfig
 
+# Copied from hf_recipes.models.gpt.modeling_gpt.CACHE_FIELD
+# transformers 5.25 renamed the cache argument of `forward` and the cache field of the model outputs from
+# `past_key_values` to `cache` (the old name is deprecated until 5.40). This file takes the cache under either
+# name and returns it under the field the installed transformers reads back, so it runs before and after.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+# Copied from hf_recipes.models.gpt.modeling_gpt.one_cache
+def one_cache(cache, past_key_values):
+    """The cache given as `cache` or under its deprecated name `past_key_values` (not both)."""
+    if past_key_values is None:
+        return cache
+    if cache is not None:
+        raise ValueError("pass the cache once: as `cache` (or the deprecated `past_key_values`), not both")
+    return past_key_values
+
+
 RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
@@ -194,13 +211,13 @@ class HfrRNNModelOutput(ModelOutput):
             layer; the decoder of the encoder-decoder starts from it.
         final_cell_state (`torch.FloatTensor` of the same shape, *optional*): the LSTM's memory cells; None
             for GRU and RNN.
-        past_key_values (`HfrRNNCache`, *optional*): the state to continue from (unidirectional only).
+        cache (`HfrRNNCache`, *optional*): the state to continue from (unidirectional only).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     final_hidden_state: torch.FloatTensor | None = None
     final_cell_state: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
+    cache: Cache | None = None
 
 
 class HfrRNNAttention(nn.Module):
@@ -246,7 +263,7 @@ class HfrRNNPreTrainedModel(PreTrainedModel):
     config: HfrRNNConfig
     base_model_prefix = "encoder"
     _no_split_modules = ["HfrRNNModel", "HfrRNNDecoder"]  # a recurrent stack runs as one unit
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     # The state depends on every token read: `generate` must refuse assisted decoding (it rolls caches back).
     _is_stateful = True
     # Sequence-level losses are means over the batch: Trainer must divide them by the accumulation steps. The
@@ -368,48 +385,51 @@ class HfrRNNModel(HfrRNNPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        past_key_values: HfrRNNCache | None = None,
+        cache: HfrRNNCache | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: HfrRNNCache | None = None,
     ) -> HfrRNNModelOutput | tuple:
         r"""
         attention_mask (`torch.Tensor` of shape `(batch, past + seq)`): 1 for real tokens, 0 for padding (left
             or right); pads are skipped, they neither change the state nor get an output.
-        past_key_values (`HfrRNNCache`): the state to continue from, updated in place (unidirectional only).
+        cache (`HfrRNNCache`): the state to continue from, updated in place (unidirectional only);
+            `past_key_values` before transformers 5.25.
         output_attentions, output_hidden_states: accepted for API compatibility; a plain RNN has neither.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         bidirectional = self.directions == 2
+        cache = one_cache(cache, past_key_values)
         if use_cache is None:
-            use_cache = past_key_values is not None or (
+            use_cache = cache is not None or (
                 self.config.use_cache and not self.training and not bidirectional
             )
-        if bidirectional and (use_cache or past_key_values is not None):
+        if bidirectional and (use_cache or cache is not None):
             raise ValueError(
                 "a bidirectional RNN reads the whole input at once: it cannot continue from a cached state"
             )
-        if use_cache and past_key_values is None:
-            past_key_values = HfrRNNCache()
-        _check_cache(past_key_values)
+        if use_cache and cache is None:
+            cache = HfrRNNCache()
+        _check_cache(cache)
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         seq_len = inputs_embeds.shape[1]
         # The mask covers the cached tokens and the new ones; the new ones are its last seq_len columns.
         mask = attention_mask[:, -seq_len:] if attention_mask is not None else None
-        state = past_key_values.state if past_key_values is not None else None
+        state = cache.state if cache is not None else None
 
         outputs, state = run_rnn(self.rnn, self.dropout(inputs_embeds), mask, state)
-        if past_key_values is not None:
-            past_key_values.update_state(state, seq_len)
+        if cache is not None:
+            cache.update_state(state, seq_len)
         final = _batch_first(state, self.directions)
         output = HfrRNNModelOutput(
             last_hidden_state=outputs,
             final_hidden_state=final[0],
             final_cell_state=final[1] if len(final) == 2 else None,
-            past_key_values=past_key_values if use_cache else None,
+            cache=cache if use_cache else None,
         )
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
 
@@ -531,7 +551,7 @@ class HfrRNNForConditionalGeneration(HfrRNNPreTrainedModel, GenerationMixin):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: HfrRNNModelOutput | tuple | None = None,
-        past_key_values: HfrRNNCache | None = None,
+        cache: HfrRNNCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -539,6 +559,7 @@ class HfrRNNForConditionalGeneration(HfrRNNPreTrainedModel, GenerationMixin):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
+        past_key_values: HfrRNNCache | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         r"""
         attention_mask (`torch.Tensor` of shape `(batch, src)`): 1 for real source tokens, 0 for padding;
@@ -548,9 +569,11 @@ class HfrRNNForConditionalGeneration(HfrRNNPreTrainedModel, GenerationMixin):
         decoder_attention_mask: accepted for API compatibility and not needed: the decoder reads left to
             right, so right padding of the target cannot reach real positions (and their labels are -100).
         labels (`torch.LongTensor` of shape `(batch, tgt)`): target token ids, -100 where no loss is taken.
-        past_key_values (`HfrRNNCache`): the decoder state after the tokens already decoded; updated in place.
+        cache (`HfrRNNCache`): the decoder state after the tokens already decoded; updated in place
+            (`past_key_values` before transformers 5.25).
         """
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        cache = one_cache(cache, past_key_values)
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         if decoder_input_ids is None:
@@ -576,11 +599,11 @@ class HfrRNNForConditionalGeneration(HfrRNNPreTrainedModel, GenerationMixin):
             )
 
         use_cache = (self.config.use_cache and not self.training) if use_cache is None else use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = HfrRNNCache()
-        _check_cache(past_key_values)
-        if past_key_values is not None and past_key_values.state is not None:
-            state, feed = past_key_values.state, past_key_values.feed
+        if use_cache and cache is None:
+            cache = HfrRNNCache()
+        _check_cache(cache)
+        if cache is not None and cache.state is not None:
+            state, feed = cache.state, cache.feed
         else:
             state = self.decoder.initial_state(
                 encoder_outputs.final_hidden_state, encoder_outputs.final_cell_state
@@ -590,8 +613,8 @@ class HfrRNNForConditionalGeneration(HfrRNNPreTrainedModel, GenerationMixin):
         hidden, state, feed, probs = self.decoder(
             decoder_input_ids, encoder_outputs.last_hidden_state, memory_mask, state, feed
         )
-        if past_key_values is not None:
-            past_key_values.update_state(state, decoder_input_ids.shape[1], feed)
+        if cache is not None:
+            cache.update_state(state, decoder_input_ids.shape[1], feed)
         logits = self.lm_head(self.dropout(hidden))
 
         loss = None
@@ -600,7 +623,7 @@ class HfrRNNForConditionalGeneration(HfrRNNPreTrainedModel, GenerationMixin):
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=past_key_values if use_cache else None,
+            **{CACHE_FIELD: cache if use_cache else None},
             cross_attentions=(probs[:, None],) if output_attentions and probs is not None else None,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
         )
@@ -643,7 +666,7 @@ class HfrRNNForCausalLM(HfrRNNPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        past_key_values: HfrRNNCache | None = None,
+        cache: HfrRNNCache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
@@ -651,6 +674,7 @@ class HfrRNNForCausalLM(HfrRNNPreTrainedModel, GenerationMixin):
         return_dict: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         num_items_in_batch: int | torch.Tensor | None = None,
+        past_key_values: HfrRNNCache | None = None,
     ) -> CausalLMOutputWithPast | tuple:
         r"""
         attention_mask (`torch.Tensor` of shape `(batch, past + seq)`): 1 for real tokens, 0 for padding (left
@@ -664,7 +688,7 @@ class HfrRNNForCausalLM(HfrRNNPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             inputs_embeds=inputs_embeds,
-            past_key_values=past_key_values,
+            cache=one_cache(cache, past_key_values),
             use_cache=use_cache,
             return_dict=True,
         )
@@ -675,7 +699,7 @@ class HfrRNNForCausalLM(HfrRNNPreTrainedModel, GenerationMixin):
             loss = self.loss_function(
                 logits, labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
             )
-        output = CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values)
+        output = CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_FIELD: outputs.cache})
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
 
 
@@ -781,7 +805,7 @@ def _check_cache(cache):
     if cache is not None and not isinstance(cache, HfrRNNCache):
         raise TypeError(
             f"recurrent models carry their state in an HfrRNNCache, got {type(cache).__name__}; do not pass "
-            "past_key_values or cache_implementation to generate, the model creates its cache itself"
+            "a cache or cache_implementation to generate, the model creates its cache itself"
         )
 
 

@@ -74,7 +74,7 @@ class HfrTransformerConfig(PreTrainedConfig):
     """
 
     model_type = "hfr_transformer"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]
     # The generic names report the encoder; `config.get_text_config(decoder=True)` maps decoder_* onto them,
     # which is how the generation cache learns the decoder's depth.
     attribute_map = {

@@ -43,6 +43,22 @@ from transformers.modeling_outputs import (
 
 from .configuration_transformer import HfrTransformerConfig
 
+# Copied from hf_recipes.models.gpt.modeling_gpt.CACHE_FIELD with CausalLMOutputWithPast->Seq2SeqLMOutput
+# transformers 5.25 renamed the cache argument of `forward` and the cache field of the model outputs from
+# `past_key_values` to `cache` (the old name is deprecated until 5.40). This file takes the cache under either
+# name and returns it under the field the installed transformers reads back, so it runs before and after.
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
+
+# Copied from hf_recipes.models.gpt.modeling_gpt.one_cache
+def one_cache(cache, past_key_values):
+    """The cache given as `cache` or under its deprecated name `past_key_values` (not both)."""
+    if past_key_values is None:
+        return cache
+    if cache is not None:
+        raise ValueError("pass the cache once: as `cache` (or the deprecated `past_key_values`), not both")
+    return past_key_values
+
 
 def sinusoidal_position_encoding(num_positions: int, d_model: int) -> torch.Tensor:
     """The paper's (num_positions, d_model) table: sin on even dimensions, cos on odd ones, one frequency per pair.
@@ -133,24 +149,24 @@ class HfrTransformerAttention(nn.Module):
         key_value_states=None,
         mask=None,
         is_causal=False,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         output_attentions=False,
     ):
         batch_size, seq_len, _ = hidden_states.shape
         query = self._split_heads(self.q_proj(hidden_states))
         if not self.is_cross:
-            cache = past_key_values.self_attention_cache if past_key_values is not None else None
-            key, value = self._keys_values(hidden_states, cache)  # with a cache: every target token so far
-        elif past_key_values is not None and past_key_values.is_updated.get(self.layer_idx):
+            half = cache.self_attention_cache if cache is not None else None
+            key, value = self._keys_values(hidden_states, half)  # with a cache: every target token so far
+        elif cache is not None and cache.is_updated.get(self.layer_idx):
             # The encoder output does not change while decoding: its keys and values were projected at the first
             # step and are read back, not recomputed, at every later one.
-            cached = past_key_values.cross_attention_cache.layers[self.layer_idx]
+            cached = cache.cross_attention_cache.layers[self.layer_idx]
             key, value = cached.keys, cached.values
         else:
-            cache = past_key_values.cross_attention_cache if past_key_values is not None else None
-            key, value = self._keys_values(key_value_states, cache)
-            if past_key_values is not None:
-                past_key_values.is_updated[self.layer_idx] = True
+            half = cache.cross_attention_cache if cache is not None else None
+            key, value = self._keys_values(key_value_states, half)
+            if cache is not None:
+                cache.is_updated[self.layer_idx] = True
 
         eager = output_attentions or self.config._attn_implementation == "eager"
         dropout_p = self.attention_dropout if self.training else 0.0
@@ -221,7 +237,7 @@ class HfrTransformerDecoderLayer(GradientCheckpointingLayer):
         encoder_hidden_states,
         cross_mask,
         is_causal=False,
-        past_key_values=None,
+        cache=None,
         output_attentions=False,
     ):
         # encoder_hidden_states is positional on purpose: under gradient checkpointing with use_reentrant=True
@@ -231,7 +247,7 @@ class HfrTransformerDecoderLayer(GradientCheckpointingLayer):
                 x,
                 mask=self_mask,
                 is_causal=is_causal,
-                past_key_values=past_key_values,
+                cache=cache,
                 output_attentions=output_attentions,
             )
 
@@ -240,7 +256,7 @@ class HfrTransformerDecoderLayer(GradientCheckpointingLayer):
                 x,
                 encoder_hidden_states,
                 mask=cross_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 output_attentions=output_attentions,
             )
 
@@ -265,7 +281,7 @@ class HfrTransformerPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["HfrTransformerEncoderLayer", "HfrTransformerDecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
     # The base model computes no loss. The seq2seq head overrides this: its token-level loss is normalised by
     # `num_items_in_batch` (target tokens of the whole optimizer step), so Trainer must not divide it again.
@@ -396,7 +412,7 @@ class HfrTransformerDecoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
@@ -408,26 +424,24 @@ class HfrTransformerDecoder(nn.Module):
             padding; optional, as the causal mask already keeps right padding away from real tokens.
         encoder_hidden_states (`torch.Tensor` of shape `(batch, src_len, d_model)`): the encoder output.
         encoder_attention_mask (`torch.Tensor` of shape `(batch, src_len)`): the source padding mask.
-        past_key_values (`EncoderDecoderCache`): keys/values of earlier target tokens and of the encoder output.
+        cache (`EncoderDecoderCache`): keys/values of earlier target tokens and of the encoder output.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of decoder input_ids or inputs_embeds")
         output_attentions = _flag(output_attentions, self.config.output_attentions)
         output_hidden_states = _flag(output_hidden_states, self.config.output_hidden_states)
         use_cache = _flag(use_cache, self.config.use_cache and not self.training)
-        if use_cache and past_key_values is None:
-            past_key_values = EncoderDecoderCache(
-                DynamicCache(config=self.config), DynamicCache(config=self.config)
-            )
-        if past_key_values is not None and not isinstance(past_key_values, EncoderDecoderCache):
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
+        if cache is not None and not isinstance(cache, EncoderDecoderCache):
             raise TypeError(
                 f"the decoder needs an EncoderDecoderCache (self-attention + cross-attention), got "
-                f"{type(past_key_values).__name__}; pass None and one is created"
+                f"{type(cache).__name__}; pass None and one is created"
             )
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         seq_len = inputs_embeds.shape[1]
-        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_len = cache.get_seq_length() if cache is not None else 0
         # With a cache, the new tokens continue the target: their positions start after the cached ones.
         hidden_states = self.dropout(
             inputs_embeds * self.embed_scale + self.embed_positions(seq_len, past_len)
@@ -445,7 +459,7 @@ class HfrTransformerDecoder(nn.Module):
                 encoder_hidden_states,
                 cross_mask,
                 is_causal=is_causal,
-                past_key_values=past_key_values,
+                cache=cache,
                 output_attentions=output_attentions,
             )
             if output_hidden_states:
@@ -459,7 +473,7 @@ class HfrTransformerDecoder(nn.Module):
 
         output = BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
+            **{CACHE_FIELD: cache if use_cache else None},
             hidden_states=all_hidden_states,
             attentions=all_self_attentions,
             cross_attentions=all_cross_attentions,
@@ -530,13 +544,14 @@ class HfrTransformerModel(HfrTransformerPreTrainedModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
     ) -> Seq2SeqModelOutput | tuple:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch, src_len)`): source tokens.
@@ -562,7 +577,7 @@ class HfrTransformerModel(HfrTransformerPreTrainedModel):
             decoder_attention_mask,
             encoder_outputs.last_hidden_state,
             attention_mask,
-            past_key_values,
+            one_cache(cache, past_key_values),
             decoder_inputs_embeds,
             use_cache=use_cache,
             output_attentions=output_attentions,
@@ -571,7 +586,7 @@ class HfrTransformerModel(HfrTransformerPreTrainedModel):
         )
         output = Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
+            **{CACHE_FIELD: getattr(decoder_outputs, CACHE_FIELD)},
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
@@ -640,7 +655,7 @@ class HfrTransformerForConditionalGeneration(HfrTransformerPreTrainedModel, Gene
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -649,6 +664,7 @@ class HfrTransformerForConditionalGeneration(HfrTransformerPreTrainedModel, Gene
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         r"""
         labels (`torch.LongTensor` of shape `(batch, tgt_len)`): target tokens ending in EOS, -100 where ignored.
@@ -665,7 +681,7 @@ class HfrTransformerForConditionalGeneration(HfrTransformerPreTrainedModel, Gene
             decoder_input_ids,
             decoder_attention_mask,
             encoder_outputs,
-            past_key_values,
+            one_cache(cache, past_key_values),
             inputs_embeds,
             decoder_inputs_embeds,
             use_cache=use_cache,
@@ -682,7 +698,7 @@ class HfrTransformerForConditionalGeneration(HfrTransformerPreTrainedModel, Gene
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
             cross_attentions=outputs.cross_attentions,
