@@ -27,12 +27,10 @@ decoder trained on the targets learns to stop), and `seq2seq_tokenizer` joins a 
 into one with two vocabularies (`tokenization_seq2seq.HfrSeq2SeqTokenizer`).
 """
 
-import json
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from ..errors import UserError
 from .tokenization_seq2seq import HfrSeq2SeqTokenizer
@@ -303,32 +301,3 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
     tokenizer does not have are left out."""
     ids = {f"{role}_id": getattr(tokenizer, f"{role}_id") for role in _SPECIAL_ROLES}
     return {name: token_id for name, token_id in ids.items() if token_id is not None}
-
-
-def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
-    """`AutoTokenizer.from_pretrained(name_or_path)` (a saved directory or a Hub id), with a one-line UserError
-    when it cannot be found."""
-    name = str(name_or_path)
-    # Hub ids are "name" or "owner/name": anything else that names no folder fails here, without the Hub retries.
-    looks_local = Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
-    if looks_local and not Path(name).expanduser().is_dir():
-        raise UserError(
-            f"tokenizer directory {name} does not exist: give a folder written by save_pretrained or a Hub id"
-        )
-    path = Path(name).expanduser()
-    if path.is_dir():
-        # Our two-vocabulary tokenizer: its class is known here, no remote code needed (elsewhere,
-        # AutoTokenizer.from_pretrained(path, trust_remote_code=True) loads it from the file saved beside it).
-        config = path / "tokenizer_config.json"
-        if (
-            config.is_file()
-            and json.loads(config.read_text()).get("tokenizer_class") == "HfrSeq2SeqTokenizer"
-        ):
-            return HfrSeq2SeqTokenizer.from_pretrained(str(path))
-    try:
-        return AutoTokenizer.from_pretrained(str(path) if looks_local else name)
-    except (OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(
-            f"cannot load tokenizer {name!r} (a folder written by save_pretrained or a Hub id): {reason}"
-        ) from err

@@ -115,18 +115,10 @@ def write_attention_pictures(
 
 
 def main(args: argparse.Namespace) -> int:
-    import transformers
+    from ..checkpoints import load_model, load_tokenizer
 
-    from ..data.tokenization import load_tokenizer
-
-    folder = Path(args.model)
-    if not (folder / "config.json").is_file():
-        raise UserError(f"{args.model}: not a saved model directory (no config.json)")
-    tokenizer = load_tokenizer(str(folder.resolve()))
-    try:
-        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(folder)
-    except ValueError as error:
-        raise UserError(f"{args.model}: not a seq2seq model ({str(error).splitlines()[0]})") from None
+    model = load_model("AutoModelForSeq2SeqLM", args.model)  # a folder without a model: one line naming it
+    tokenizer = load_tokenizer(args.model)
     generate_kwargs = {"num_beams": args.num_beams} if args.num_beams is not None else {}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

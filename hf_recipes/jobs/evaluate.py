@@ -19,11 +19,13 @@ from pathlib import Path
 
 from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
+from ..checkpoints import checkpoint_for_task, input_length, model_for_task
 from ..errors import UserError
 from ..recipe import finetune_task, load_finetune_recipe, load_yaml
+from ..runs import write_json
 from ..tasks import write_jsonl
-from .common import OrderedSeq2SeqTrainer, OrderedTrainer, training_arguments, write_json
-from .finetune import DEFAULTS, _load_checkpoint, _max_length, _model
+from ..training import RecipeSeq2SeqTrainer, RecipeTrainer, training_arguments
+from .finetune import DEFAULTS
 
 
 def main(args: argparse.Namespace) -> int:
@@ -63,8 +65,8 @@ def run(
     )
     task = finetune_task(recipe.task, str(saved))
     split = split or task.eval_split
-    tokenizer, config = _load_checkpoint(recipe.model, str(saved))
-    max_length = _max_length(recipe.data.max_length, task, config, tokenizer, str(directory))
+    tokenizer, config = checkpoint_for_task(recipe.model, str(saved))
+    max_length = input_length(recipe.data.max_length, task, config, tokenizer, str(directory))
 
     raw = task.load(recipe.data_dir, splits=list(dict.fromkeys([task.train_split, split])))
     if split not in raw:
@@ -78,7 +80,7 @@ def run(
         )
     features = task.prepare(raw, tokenizer, max_length, num_proc=recipe.data.num_proc)[split]
 
-    model = _model(recipe.model, task, config)
+    model = model_for_task(recipe.model, task, config)
     seq2seq = task.problem_type == "seq2seq"
     out = Path(output_dir) if output_dir is not None else directory
     with tempfile.TemporaryDirectory() as scratch:  # Trainer wants an output_dir; nothing is saved there
@@ -89,7 +91,7 @@ def run(
             **{**DEFAULTS, "eval_strategy": "no", "save_strategy": "no"},
             **({"predict_with_generate": True} if seq2seq else {}),
         )
-        trainer = (OrderedSeq2SeqTrainer if seq2seq else OrderedTrainer)(
+        trainer = (RecipeSeq2SeqTrainer if seq2seq else RecipeTrainer)(
             model=model,
             args=args,
             data_collator=task.data_collator(tokenizer, model),

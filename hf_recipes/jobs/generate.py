@@ -53,10 +53,17 @@ def run(
     trust_remote_code: bool = False,
 ) -> list[str]:
     """The generated texts (continuations including the prompt for a causal LM; translations for seq2seq)."""
-    if num_samples < 1:
-        raise UserError(f"--num-samples: expected at least 1, got {num_samples}")
-    if max_new_tokens is not None and max_new_tokens < 1:
-        raise UserError(f"--max-new-tokens: expected at least 1, got {max_new_tokens}")
+    for flag, value in (
+        ("--num-samples", num_samples),
+        ("--max-new-tokens", max_new_tokens),
+        ("--num-beams", num_beams),
+    ):
+        if value is not None and value < 1:
+            raise UserError(f"{flag}: expected at least 1, got {value}")
+    if top_k is not None and top_k < 1:
+        raise UserError(f"--top-k: expected at least 1, got {top_k}")
+    if not temperature > 0:
+        raise UserError(f"--temperature: expected a positive number, got {temperature}")
     model, tokenizer = load_generator(model_name, trust_remote_code=trust_remote_code)
     if model.config.is_encoder_decoder:
         if not prompt:
@@ -80,20 +87,14 @@ def run(
 def load_generator(name: str, *, trust_remote_code: bool = False):
     """The checkpoint's tokenizer and its generative head (AutoModelForSeq2SeqLM for encoder-decoders, else
     AutoModelForCausalLM), on the GPU when there is one, in eval mode."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
     import hf_recipes  # noqa: F401  (our model types, registered with the AutoClasses)
 
-    from ..data.tokenization import load_tokenizer
+    from ..checkpoints import load_config, load_model, load_tokenizer
 
-    tokenizer = load_tokenizer(name)  # a missing directory is one error line naming it
-    try:
-        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
-        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        model = auto.from_pretrained(name, config=config, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{name}: cannot load a generative model: {reason}") from None
+    config = load_config(name, trust_remote_code=trust_remote_code)  # a missing or empty folder: one line
+    tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
+    auto = "AutoModelForSeq2SeqLM" if config.is_encoder_decoder else "AutoModelForCausalLM"
+    model = load_model(auto, name, config=config, trust_remote_code=trust_remote_code)
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     return model, tokenizer
 

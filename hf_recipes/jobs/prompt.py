@@ -20,8 +20,8 @@ from typing import Any
 
 from ..errors import UserError
 from ..recipe import build, dump_recipe, finetune_task, load_yaml, merge_recipe, parse_overrides
+from ..runs import write_json, write_text
 from ..tasks import write_jsonl
-from .common import write_json, write_text
 
 DEFAULT_SHOTS = [0, 1, 4]
 
@@ -127,8 +127,8 @@ def run(
 ) -> dict:
     """Evaluate a causal LM by prompting; returns the metrics written to metrics.json."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from ..checkpoints import check_checkpoint, load_model, load_tokenizer
     from ..tasks.prompting import evaluate_prompting, prompt_format
 
     recipe, resolved = load_prompt_recipe(
@@ -142,16 +142,9 @@ def run(
         examples = examples.shuffle(seed=recipe.seed).select(range(recipe.max_eval_samples)).flatten_indices()
 
     name = recipe.model
-    if _looks_local(name) and not Path(name).is_dir():
-        raise UserError(
-            f"model: {name} is not a directory (pretrain one: make pretrain RECIPE=gpt_clm_wikitext)"
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=recipe.trust_remote_code)
-        lm = AutoModelForCausalLM.from_pretrained(name, trust_remote_code=recipe.trust_remote_code)
-    except (OSError, ValueError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"model: cannot load {name!r} as a causal LM: {first}") from None
+    check_checkpoint(name, "model")
+    tokenizer = load_tokenizer(name, trust_remote_code=recipe.trust_remote_code)
+    lm = load_model("AutoModelForCausalLM", name, trust_remote_code=recipe.trust_remote_code)
     lm.eval()
     max_length = recipe.max_length or _context(lm.config, tokenizer)
 
@@ -196,10 +189,6 @@ def _context(config, tokenizer) -> int:
     if not limits:
         raise UserError("max_length: the model declares no context length; set max_length=<tokens>")
     return min(limits)
-
-
-def _looks_local(name: str) -> bool:
-    return Path(name).exists() or name.startswith((".", "/", "~", "outputs/")) or name.count("/") > 1
 
 
 def render_summary(metrics: dict) -> str:

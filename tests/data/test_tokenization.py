@@ -5,7 +5,8 @@ import pytest
 from transformers import AutoTokenizer
 
 import tests.data as shared
-from hf_recipes.data.tokenization import TOKENIZER_KINDS, load_tokenizer, special_token_ids, train_tokenizer
+from hf_recipes.checkpoints import load_tokenizer
+from hf_recipes.data.tokenization import TOKENIZER_KINDS, special_token_ids, train_tokenizer
 from hf_recipes.errors import UserError
 
 

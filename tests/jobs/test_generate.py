@@ -93,7 +93,7 @@ def test_cli_prints_the_samples(char_gpt, capsys):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda d: generate.run(str(d / "nope")), "does not exist"),
+        (lambda d: generate.run(str(d / "nope")), "is not a directory"),
         (lambda d: generate.run(str(d), "x", num_samples=0), "--num-samples: expected at least 1"),
     ],
 )

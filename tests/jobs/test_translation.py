@@ -15,8 +15,8 @@ import transformers
 import yaml
 
 import hf_recipes  # noqa: F401  (registers our model families with the AutoClasses)
+from hf_recipes.checkpoints import load_tokenizer
 from hf_recipes.cli import main as cli
-from hf_recipes.data.tokenization import load_tokenizer
 from hf_recipes.errors import UserError
 from hf_recipes.jobs import evaluate, pretrain
 from hf_recipes.jobs.attention import cross_attention
