@@ -34,7 +34,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def hardware(device: str) -> dict:
-    from hf_recipes.jobs.common import cpu_name
+    from hf_recipes.environment import cpu_name
 
     cpu = cpu_name()
     info = {

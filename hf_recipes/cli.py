@@ -1,7 +1,8 @@
 """The `hf-recipes` command (also `python -m hf_recipes`): argument parsing and dispatch only.
 
 Each verb hands its parsed arguments to one function elsewhere (jobs/*, hub.py); modules are imported
-lazily so `hf-recipes --help` stays fast. A `UserError` from any verb is printed as one line.
+lazily so `hf-recipes --help` stays fast. A `UserError` from any verb is printed as one line (exit status 2), an
+`Interrupted` run as one line too (exit status 128 + the signal's number).
 """
 
 import argparse
@@ -10,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from .errors import UserError
+from .errors import Interrupted, UserError
 
 EPILOG = """\
 examples:
@@ -202,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

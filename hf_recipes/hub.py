@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +62,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-
-# Recipe keys whose string values are credentials: redacted in the pushed recipe.yaml and in the card.
-SECRET_KEYS = re.compile(
-    r"^(hub_token|token|hf_token|auth_token|access_token|api_token|use_auth_token|.*_secret)$", re.I
-)
-REDACTED = "<redacted>"
 
 # Head of the model (its Auto class) → the Hub's pipeline tag; heads without a pipeline get none.
 PIPELINE_TAGS = {
@@ -230,11 +225,21 @@ def validate_repo_id(repo_id: str) -> str:
 
 
 def select_files(output_dir: str | os.PathLike) -> list[str]:
-    """Relative POSIX paths of the files of `output_dir` that go to the Hub (see EXCLUDED_*)."""
+    """Relative POSIX paths of the files of `output_dir` that go to the Hub (see EXCLUDED_*). A symbolic link
+    that leads out of the folder is refused (it could publish any file of the machine); a link to a file inside
+    it is pushed as that file, a link to a folder inside it is not walked twice."""
     root = Path(output_dir)
+    inside = root.resolve()
     selected = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not _matches(d, EXCLUDED_DIRS))
+        for name in [*dirs, *sorted(names)]:
+            path = Path(folder, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                raise UserError(
+                    f"refusing to push {path.relative_to(root).as_posix()}: a link to {path.resolve()}, outside "
+                    f"{root}; copy the file into the folder or remove the link"
+                )
         for name in sorted(names):
             path = Path(folder, name)
             if _matches(name, EXCLUDED_FILES) or not path.is_file():
@@ -251,7 +256,7 @@ def render_model_card(
     root = Path(output_dir)
     files = select_files(root) if files is None else files
     config = _read_json(root / "config.json") or {}
-    recipe = _redact(_read_recipe(root)) or {}
+    recipe = redact(_read_recipe(root)) or {}
     metrics = _read_json(root / "metrics.json") or {}
     source = repo_id or _get(recipe, "training", "hub_model_id") or str(root)
     return _Card(root, config, recipe, metrics, files, source).render()
@@ -303,18 +308,6 @@ def _read_recipe(root: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _redact(value: Any) -> Any:
-    """A copy of `value` with credential-like keys' string values replaced by REDACTED."""
-    if isinstance(value, Mapping):
-        return {
-            key: REDACTED if SECRET_KEYS.match(str(key)) and isinstance(item, str) and item else _redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact(item) for item in value]
-    return value
-
-
 def _uploads(root: Path, files: list[str]) -> list[tuple[str, Path | bytes]]:
     """(path in repo, local file or bytes) for every selected file; recipe.yaml with secrets redacted."""
     uploads: list[tuple[str, Path | bytes]] = []
@@ -322,9 +315,9 @@ def _uploads(root: Path, files: list[str]) -> list[tuple[str, Path | bytes]]:
         path = root / relative
         if relative == "recipe.yaml":
             recipe = _read_recipe(root)
-            if recipe is not None and _redact(recipe) != recipe:
+            if recipe is not None and redact(recipe) != recipe:
                 logger.warning("recipe.yaml holds a credential: the pushed copy has it redacted")
-                uploads.append((relative, yaml.safe_dump(_redact(recipe), sort_keys=False).encode()))
+                uploads.append((relative, yaml.safe_dump(redact(recipe), sort_keys=False).encode()))
                 continue
         uploads.append((relative, path))
     return uploads

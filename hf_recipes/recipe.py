@@ -32,6 +32,7 @@ from typing import Any, Literal
 import yaml
 
 from .errors import UserError
+from .secrets import take_secrets
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -311,7 +312,8 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def merge_recipe(data: dict[str, Any], overrides: dict[str, Any], source: str) -> dict[str, Any]:
-    """Apply the chosen variant, then the overrides, to a raw recipe mapping; returns a new mapping."""
+    """Apply the chosen variant, then the overrides, to a raw recipe mapping; returns a new mapping, without
+    credentials (a `hub_token` becomes this process's HF_TOKEN: see hf_recipes.secrets)."""
     data = dict(data)
     variants = data.pop("variants", None) or {}
     variant = overrides.pop("variant", data.pop("variant", None))
@@ -324,7 +326,7 @@ def merge_recipe(data: dict[str, Any], overrides: dict[str, Any], source: str) -
             _set_dotted(data, key, value, source)
     for key, value in overrides.items():
         _set_dotted(data, key, value, source)
-    return data
+    return take_secrets(data)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:

@@ -21,3 +21,10 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"offline datasets not found at {SHARED_DATA} (set HF_RECIPES_SHARED_DATA)")
     return SHARED_DATA
+
+
+def pytest_report_header(config):
+    """The releases this run tested (`make test` locks them, `make test-latest` takes the newest in range)."""
+    from hf_recipes.environment import versions
+
+    return "versions: " + ", ".join(f"{name} {version}" for name, version in versions().items())

@@ -16,7 +16,8 @@ the recipe's `tokenizer` section trains on the task's training split: the transl
 seq2seq tasks the tokenizer ends every sequence with its end-of-sequence token, so the decoder learns to stop.
 
 Runs the same under `accelerate launch -m hf_recipes finetune ...`. Re-running the same command after an
-interruption resumes from the last checkpoint in the output directory.
+interruption resumes from the last complete checkpoint in the output directory; on a finished run it does
+nothing and says where the results are (hf_recipes.runs, hf_recipes.training).
 
 The output directory holds the fine-tuned model (with its code, for our families; with the pipeline code for
 question answering and translation, which transformers 5 no longer ships) and tokenizer, recipe.yaml,
@@ -30,50 +31,43 @@ on the first validation sentences (`hf-recipes attention DIR "sentence"` draws a
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 import transformers
 from accelerate import PartialState
 from transformers import (
-    AutoConfig,
-    AutoTokenizer,
     Seq2SeqTrainingArguments,
     TrainerCallback,
     TrainingArguments,
 )
 from transformers.utils import logging
 
-from ..data.tokenization import append_eos, load_tokenizer, seq2seq_tokenizer
+from ..checkpoints import check_checkpoint, checkpoint_for_task, input_length, load_tokenizer, model_for_task
+from ..data.tokenization import append_eos, seq2seq_tokenizer
 from ..errors import UserError
 from ..hub import push_after_training, write_model_card
 from ..models import REGISTRY
 from ..pipelines import attach_pipelines
 from ..plots import plot_confusion_matrix
 from ..recipe import (
-    RECIPES_DIR,
-    FinetuneModelSpec,
     FinetuneRecipe,
-    check_fields,
     dump_recipe,
     finetune_task,
     load_finetune_recipe,
 )
+from ..runs import RunDirectory, recipe_header
 from ..tasks import Task, write_jsonl
 from ..tasks.base import logits_of, values
-from .attention import write_attention_pictures
-from .common import (
-    OrderedSeq2SeqTrainer,
-    OrderedTrainer,
+from ..training import (
+    RecipeSeq2SeqTrainer,
+    RecipeTrainer,
     StepSettingsOfThisAttempt,
-    build_model_config,
-    finish_run,
-    prepare_output_dir,
-    recipe_header,
-    tokenizer_from_spec,
+    TrainTimeBudget,
     training_arguments,
 )
+from .attention import write_attention_pictures
+from .common import build_model_config, tokenizer_from_spec
 
 logger = logging.get_logger(__name__)
 
@@ -135,6 +129,8 @@ def run(
     callbacks: list[TrainerCallback] = (),
 ) -> dict:
     """Run a fine-tuning recipe end to end (`model` is --model); returns the metrics written to metrics.json."""
+    if model is not None:  # the checkpoint is checked before the recipe's keys
+        check_checkpoint(model, "--model")
     recipe, resolved = load_finetune_recipe(
         recipe_name, overrides, model=model, data_dir=data_dir, output_dir=output_dir
     )
@@ -142,10 +138,13 @@ def run(
     seq2seq = task.problem_type == "seq2seq"
     from_config = recipe.model.type is not None
     out = Path(recipe.output_dir)
+    run_dir = RunDirectory(out, resolved)
+    if run_dir.finished:
+        return run_dir.report_finished()
 
     # Everything that can fail on the user's input happens before the output directory is touched.
     if not from_config:
-        tokenizer, config = _load_checkpoint(recipe.model, recipe_name)
+        tokenizer, config = checkpoint_for_task(recipe.model, recipe_name)
     defaults = dict(
         DEFAULTS, metric_for_best_model=task.main_metric, greater_is_better=task.greater_is_better
     )
@@ -157,20 +156,21 @@ def run(
         arguments_class=Seq2SeqTrainingArguments if seq2seq else TrainingArguments,
         **defaults,
     )
+    main_process = args.process_index == 0
     with args.main_process_first(desc="reading the task's data"):
         raw = _raw_splits(task, recipe, args.seed)
     if from_config:
         with args.main_process_first(desc="training the tokenizer"):
-            tokenizer = _tokenizer_for_config(recipe, task, raw[task.train_split], out)
+            tokenizer = _tokenizer_for_config(recipe, task, raw[task.train_split], run_dir)
         config = _config_for_type(recipe, task, tokenizer)
     name = recipe.model.name_or_path or recipe.model.type
-    max_length = _max_length(recipe.data.max_length, task, config, tokenizer, name)
+    max_length = input_length(recipe.data.max_length, task, config, tokenizer, name)
     tokenizer.model_max_length = max_length  # pipelines on the output directory truncate to it
     if seq2seq and args.generation_max_length is None:
         args.generation_max_length = getattr(task, "max_target_length", None) or max_length
     config.update(task.model_kwargs())  # after load(): a custom task discovers its labels there
     transformers.set_seed(args.seed)  # the new head (or, from scratch, every weight) starts the same each run
-    model = _model(recipe.model, task, config)
+    model = model_for_task(recipe.model, task, config)
     if seq2seq:
         # Evaluation (predict_with_generate), the pipelines and `hf-recipes attention` all decode this way; the
         # saved length limit is the evaluation's, not transformers' default of 20 tokens.
@@ -178,13 +178,6 @@ def run(
             model.generation_config.max_length = args.generation_max_length
         model.generation_config.update(**recipe.generation)
 
-    resume_from = prepare_output_dir(
-        out,
-        resolved,
-        recipe_header("finetune", recipe_name, overrides) + dump_recipe(resolved, FinetuneRecipe),
-    )
-    if from_config and args.process_index == 0:
-        tokenizer.save_pretrained(out)  # a resumed attempt reads it back instead of training another
     with args.main_process_first(desc="tokenizing"):
         features = task.prepare(raw, tokenizer, max_length, num_proc=recipe.data.num_proc)
     eval_raw, eval_features = raw[task.eval_split], features[task.eval_split]
@@ -192,19 +185,27 @@ def run(
     budget = TrainTimeBudget(recipe.max_train_minutes) if recipe.max_train_minutes is not None else None
     if budget is not None:
         callbacks.append(budget)
-    trainer = (OrderedSeq2SeqTrainer if seq2seq else OrderedTrainer)(
-        model=model,
-        args=args,
-        train_dataset=features[task.train_split],
-        eval_dataset=eval_features,
-        data_collator=task.data_collator(tokenizer, model),
-        processing_class=tokenizer,
-        compute_metrics=task.compute_metrics_fn(
-            tokenizer=tokenizer, examples=eval_raw, features=eval_features
-        ),
-        callbacks=[StepSettingsOfThisAttempt(), *callbacks],
+
+    run_dir.start(
+        recipe_header("finetune", recipe_name, overrides) + dump_recipe(resolved, FinetuneRecipe),
+        main_process=main_process,
     )
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    with run_dir.guard(main_process=main_process):
+        if from_config and main_process:
+            tokenizer.save_pretrained(out)  # a resumed attempt reads it back instead of training another
+        trainer = (RecipeSeq2SeqTrainer if seq2seq else RecipeTrainer)(
+            model=model,
+            args=args,
+            train_dataset=features[task.train_split],
+            eval_dataset=eval_features,
+            data_collator=task.data_collator(tokenizer, model),
+            processing_class=tokenizer,
+            compute_metrics=task.compute_metrics_fn(
+                tokenizer=tokenizer, examples=eval_raw, features=eval_features
+            ),
+            callbacks=[StepSettingsOfThisAttempt(), *callbacks],
+        )
+        train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
     trainer.save_model()  # model + code + tokenizer into output_dir
     if trainer.is_world_process_zero():
         # question-answering, translation: pipelines transformers 5 removed, served from the directory
@@ -244,115 +245,10 @@ def run(
         if seq2seq:
             sources = values(eval_raw.select(range(min(ATTENTION_PICTURES, len(eval_raw)))), task.source_lang)
             write_attention_pictures(trainer.model, tokenizer, sources, out)  # decoding as generation_config
-        metrics = finish_run(out, trainer.state.log_history, metrics, title=f"{out.name}: {task.name}")
+        metrics = run_dir.finish(trainer.state.log_history, metrics, title=f"{out.name}: {task.name}")
         write_model_card(out)  # reads recipe.yaml, config.json and metrics.json from the directory
     push_after_training(trainer, out, commit_message=f"hf-recipes finetune {Path(recipe_name).stem}")
     return metrics
-
-
-class TrainTimeBudget(TrainerCallback):
-    """Stops training once `minutes` have gone into optimizer steps (forward, backward, update; evaluations and
-    checkpoints do not count), then evaluates and saves as at the end of training. Runs of different models
-    then compare at equal compute. The budget counts from the start of this attempt (a resumed run gets a
-    fresh one)."""
-
-    def __init__(self, minutes: float):
-        self.budget = minutes * 60
-        self.spent = 0.0
-        self.started = None
-        self.stopped_early = False
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self.started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.started is not None:
-            self.spent += time.perf_counter() - self.started
-        if self.spent >= self.budget and not control.should_training_stop:
-            self.stopped_early = state.global_step < state.max_steps
-            control.should_training_stop = True
-            control.should_evaluate = args.eval_strategy != "no"
-            control.should_save = args.save_strategy != "no"
-        return control
-
-    def report(self) -> dict:
-        return {"train_step_seconds": round(self.spent, 3), "stopped_by_time_budget": self.stopped_early}
-
-
-def _load_checkpoint(spec: FinetuneModelSpec, source: str):
-    """The checkpoint's tokenizer (with a pad token) and config (with `model.config` applied, checked against
-    its config class)."""
-    name = spec.name_or_path
-    if _looks_local(name) and not Path(name).expanduser().is_dir():
-        raise UserError(_missing_checkpoint(name))
-    reserved = [key for key in spec.config if key in TASK_CONFIG_FIELDS]
-    if reserved:
-        raise UserError(
-            f"{source}: model.config.{reserved[0]}: set by the task from its labels; leave it out"
-        )
-    try:
-        config = AutoConfig.from_pretrained(name, trust_remote_code=spec.trust_remote_code)
-    except (OSError, ValueError) as error:  # not a checkpoint, not on the Hub, no network, unknown model_type
-        raise UserError(f"model.name_or_path: cannot load {name!r}: {_first_line(error)}") from None
-    config.update(check_fields(type(config), spec.config, source, "model.config"))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=spec.trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise UserError(f"model.name_or_path: no tokenizer in {name!r}: {_first_line(error)}") from None
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-        # GPT-style tokenizers have no padding token, and batches need one. Padded positions are masked out
-        # (attention_mask) and skipped by the losses, so reusing end-of-text costs nothing.
-        tokenizer.pad_token = tokenizer.eos_token
-        logger.warning(
-            f"{name}: the tokenizer has no pad token; padding with its eos token {tokenizer.eos_token!r} "
-            f"(id {tokenizer.pad_token_id}, also written as config.pad_token_id)"
-        )
-    if getattr(config, "pad_token_id", None) is None:
-        # e.g. GPT-2's config: sequence classification finds each row's last real token through it
-        config.pad_token_id = tokenizer.pad_token_id
-    return tokenizer, config
-
-
-def _looks_local(name: str) -> bool:
-    """A directory path rather than a Hub id: it exists, cannot be a Hub id (`./x`, `/x`, `a/b/c`), or starts
-    at an existing folder or at our output root."""
-    first = name.split("/", 1)[0]
-    return (
-        Path(name).expanduser().exists()
-        or name.startswith((".", "/", "~"))
-        or name.count("/") > 1
-        or ("/" in name and (first == OUTPUT_ROOT or Path(first).is_dir()))
-    )
-
-
-def _missing_checkpoint(name: str) -> str:
-    message = f"model.name_or_path: {name} is not a directory"
-    stem = Path(name).name
-    if (RECIPES_DIR / "pretrain" / f"{stem}.yaml").is_file():
-        message += f"; pretrain it first (make pretrain RECIPE={stem} DATA_DIR=...)"
-    return message + ", or fine-tune another checkpoint: --model DIR or a Hub id (e.g. bert-base-uncased)"
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def _max_length(requested: int | None, task: Task, config, tokenizer, name: str) -> int:
-    """data.max_length, or the task's default capped at what the model can take (its position embeddings and
-    the tokenizer's model_max_length, which is a huge number when unset)."""
-    limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length]
-    limit = min((value for value in limits if isinstance(value, int) and value < 1_000_000), default=None)
-    if requested is not None:
-        if limit is not None and requested > limit:
-            raise UserError(f"data.max_length: {requested} tokens exceed the {limit} that {name} takes")
-        return requested
-    if limit is not None and task.default_max_length > limit:
-        logger.warning(
-            f"max_length: {name} takes {limit} tokens, fewer than task {task.name}'s usual "
-            f"{task.default_max_length}; inputs are cut at {limit}"
-        )
-        return limit
-    return task.default_max_length
 
 
 def _raw_splits(task: Task, recipe: FinetuneRecipe, seed: int):
@@ -372,43 +268,16 @@ def _raw_splits(task: Task, recipe: FinetuneRecipe, seed: int):
     return raw
 
 
-def _model(spec: FinetuneModelSpec, task: Task, config):
-    auto_class = getattr(transformers, task.auto_model)
-    try:
-        if spec.type is not None or spec.init == "scratch":
-            return auto_class.from_config(config, trust_remote_code=spec.trust_remote_code)
-        return auto_class.from_pretrained(
-            spec.name_or_path,
-            config=config,
-            trust_remote_code=spec.trust_remote_code,
-            ignore_mismatched_sizes=spec.ignore_mismatched_sizes,
-        )
-    except ValueError as error:
-        if "Unrecognized configuration class" not in str(error):
-            raise
-        raise UserError(
-            f"model.name_or_path: {spec.name_or_path} is a {config.model_type} model, which has no "
-            f"{task.auto_model} head (task {task.name} needs one)"
-        ) from None
-    except RuntimeError as error:
-        if "ignore_mismatched_sizes" not in str(error):
-            raise
-        raise UserError(
-            f"model.name_or_path: {spec.name_or_path} has weights of another shape than task {task.name} needs "
-            "(see the load report above; e.g. a head fine-tuned for other labels): set "
-            "model.ignore_mismatched_sizes=true to start those from scratch"
-        ) from None
-
-
 # --- a model built from a config (model.type) ---------------------------------------------------------------
 
 
-def _tokenizer_for_config(recipe: FinetuneRecipe, task: Task, train, out: Path):
-    """The tokenizer of a model built from `model.type`: an earlier attempt's (resuming must not train another),
-    or the recipe's, trained on the training split's text (a seq2seq task's source and target sentences:
-    jointly, or one tokenizer per side). For seq2seq tasks it ends every sequence with end-of-sequence."""
-    if (out / "tokenizer_config.json").is_file():
-        return load_tokenizer(str(out.resolve()))
+def _tokenizer_for_config(recipe: FinetuneRecipe, task: Task, train, run_dir: RunDirectory):
+    """The tokenizer of a model built from `model.type`: the one of the checkpoint to resume from (resuming must
+    not train another), or the recipe's, trained on the training split's text (a seq2seq task's source and
+    target sentences: jointly, or one tokenizer per side). For seq2seq tasks it ends every sequence with
+    end-of-sequence."""
+    if run_dir.resume_from is not None and (run_dir.path / "tokenizer_config.json").is_file():
+        return load_tokenizer(str(run_dir.path.resolve()))
     spec = recipe.tokenizer
     if task.problem_type != "seq2seq":
         columns = [

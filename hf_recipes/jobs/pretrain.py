@@ -6,7 +6,8 @@
 
 Runs the same under `accelerate launch -m hf_recipes pretrain ...` (Trainer takes the processes from the
 launcher; dataset building happens on the main process first, the others read its cache). Re-running the
-same command after an interruption resumes from the last checkpoint in the output directory.
+same command after an interruption resumes from the last complete checkpoint in the output directory; on a
+finished run it does nothing and says where the results are (hf_recipes.runs, hf_recipes.training).
 
 The output directory holds the model (safetensors + config with auto_map + its code), the tokenizer,
 recipe.yaml (the resolved recipe), metrics.json, log_history.json, loss.png, and for causal LMs samples.txt.
@@ -20,27 +21,19 @@ from pathlib import Path
 import torch
 import transformers
 from accelerate import PartialState
-from transformers import Trainer, TrainerCallback, default_data_collator
+from transformers import TrainerCallback, default_data_collator
 
+from ..checkpoints import load_tokenizer
 from ..data.collators import DataCollatorForPreTraining
 from ..data.loading import load_documents, num_proc
 from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
-from ..data.tokenization import load_tokenizer
 from ..errors import UserError
 from ..hub import push_after_training
 from ..models import REGISTRY
 from ..recipe import PretrainRecipe, dump_recipe, load_pretrain_recipe
-from .common import (
-    StepSettingsOfThisAttempt,
-    build_model_config,
-    finish_run,
-    perplexity,
-    prepare_output_dir,
-    recipe_header,
-    tokenizer_from_spec,
-    training_arguments,
-    write_text,
-)
+from ..runs import RunDirectory, recipe_header, write_text
+from ..training import RecipeTrainer, StepSettingsOfThisAttempt, training_arguments
+from .common import build_model_config, perplexity, tokenizer_from_spec
 from .generate import sample_texts
 
 # Which Auto class (head) each objective trains.
@@ -90,37 +83,47 @@ def run(
             f"objective {recipe.objective.type} needs a {head} head, which {family.model_type} lacks"
         )
     out = Path(recipe.output_dir)
+    run_dir = RunDirectory(out, resolved)
+    if run_dir.finished:
+        return run_dir.report_finished()
     args = training_arguments(recipe.training, out, **DEFAULTS)
     transformers.set_seed(args.seed)
+    main_process = args.process_index == 0
 
-    # Read the data before touching the output directory: a missing file must not leave a half-made run.
+    # Everything that can fail on the user's input (files, the tokenizer, the model's size, the examples)
+    # happens before the output directory is touched.
     documents = load_documents(recipe.data, recipe.data_dir)
-    resume_from = prepare_output_dir(
-        out, resolved, recipe_header("pretrain", recipe_name, overrides) + dump_recipe(resolved)
-    )
-    tokenizer = _tokenizer(recipe, documents["train"], out, args)
+    tokenizer = _tokenizer(recipe, documents["train"], run_dir, args)
     config = _model_config(recipe, family, tokenizer)
     with args.main_process_first(desc="building the training examples"):
         examples = _examples(recipe, documents, tokenizer, args.seed)
 
-    model = getattr(transformers, head).from_config(config)
-    masked = recipe.objective.type != "causal_lm"
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=examples["train"],
-        eval_dataset=examples.get("validation"),
-        data_collator=_collator(recipe, tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=_masked_lm_metrics if masked else None,
-        preprocess_logits_for_metrics=_reduce_masked_lm_logits if masked else None,
-        callbacks=[StepSettingsOfThisAttempt(), *callbacks],
+    run_dir.start(
+        recipe_header("pretrain", recipe_name, overrides) + dump_recipe(resolved), main_process=main_process
     )
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    with run_dir.guard(main_process=main_process):
+        if main_process:
+            tokenizer.save_pretrained(out)  # a resumed attempt reads it back instead of training another
+        model = getattr(transformers, head).from_config(config)
+        masked = recipe.objective.type != "causal_lm"
+        trainer = RecipeTrainer(
+            model=model,
+            args=args,
+            train_dataset=examples["train"],
+            eval_dataset=examples.get("validation"),
+            data_collator=_collator(recipe, tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=_masked_lm_metrics if masked else None,
+            preprocess_logits_for_metrics=_reduce_masked_lm_logits if masked else None,
+            callbacks=[StepSettingsOfThisAttempt(), *callbacks],
+        )
+        train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
     trainer.save_model()  # model + code + tokenizer into output_dir
 
     metrics = {**train_result.metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
-    if recipe.objective.type == "causal_lm":
+    if (
+        recipe.objective.type == "causal_lm" and "train_samples_per_second" in metrics
+    ):  # none if nothing trained
         metrics["train_tokens_per_second"] = metrics["train_samples_per_second"] * recipe.objective.block_size
     if "validation" in examples:
         evaluation = _final_evaluation(trainer)
@@ -130,18 +133,19 @@ def run(
     if trainer.is_world_process_zero():
         if recipe.objective.type == "causal_lm":
             write_text(out / "samples.txt", _samples(trainer.model, tokenizer, recipe))
-        metrics = finish_run(
-            out, trainer.state.log_history, metrics, title=f"{out.name}: {recipe.objective.type}"
+        metrics = run_dir.finish(
+            trainer.state.log_history, metrics, title=f"{out.name}: {recipe.objective.type}"
         )
     push_after_training(trainer, out, commit_message=f"hf-recipes pretrain {Path(recipe_name).stem}")
     return metrics
 
 
-def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
-    """The saved tokenizer of an earlier attempt (resuming must not re-train it), a trained one, or a loaded one."""
+def _tokenizer(recipe: PretrainRecipe, train_documents, run_dir: RunDirectory, args):
+    """The tokenizer of the checkpoint to resume from (resuming must not train another), else the recipe's,
+    trained or loaded; not saved here (the output directory is not touched yet)."""
     spec = recipe.tokenizer
-    if (out / "tokenizer_config.json").is_file():
-        return load_tokenizer(str(out.resolve()))
+    if run_dir.resume_from is not None and (run_dir.path / "tokenizer_config.json").is_file():
+        return load_tokenizer(str(run_dir.path.resolve()))
     with args.main_process_first(desc="training the tokenizer"):
         # the lazy column, not a one-shot generator: WordPiece training reads the corpus twice, and a generator
         # would first be copied into a list (train_tokenizer)
@@ -151,8 +155,6 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, out: Path, args):
     tokenizer.model_max_length = (
         objective.block_size if objective.type == "causal_lm" else objective.max_seq_length
     )
-    if args.process_index == 0:
-        tokenizer.save_pretrained(out)
     return tokenizer
 
 
@@ -298,7 +300,7 @@ def _masked_lm_metrics(evaluation) -> dict:
     return metrics
 
 
-def _final_evaluation(trainer: Trainer) -> dict:
+def _final_evaluation(trainer: RecipeTrainer) -> dict:
     """The final model's eval metrics: those the Trainer logged at the last step when it evaluated there (the
     weights are the ones it evaluated unless load_best_model_at_end swapped them), else a new evaluation."""
     state = trainer.state

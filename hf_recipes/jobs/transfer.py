@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -44,6 +42,9 @@ from typing import Any
 
 import yaml
 
+from .. import environment
+from ..checkpoints import check_checkpoint
+from ..environment import versions
 from ..errors import UserError
 from ..recipe import (
     RECIPES_DIR,
@@ -58,7 +59,8 @@ from ..recipe import (
     resolve_path,
     yaml_load,
 )
-from .common import cpu_name, recipe_differences, write_json, write_text
+from ..runs import recipe_differences, recipe_header, write_json, write_text
+from ..secrets import redact, redact_argv
 
 RUNS = ("pretrained", "scratch")
 
@@ -141,6 +143,8 @@ def run(
     returns the report (what transfer.json holds)."""
     from . import finetune, pretrain
 
+    if model is not None:  # the checkpoint is checked before the recipe's keys
+        check_checkpoint(model, "--model")
     recipe, resolved, source = load_transfer_recipe(
         recipe_name, overrides, model=model, data_dir=data_dir, output_dir=output_dir
     )
@@ -164,7 +168,8 @@ def run(
     )
     task = finetune_task(finetune_recipe.task, source)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "transfer.yaml", _header(recipe_name, overrides) + dump_recipe(resolved, TransferRecipe))
+    header = recipe_header("transfer", recipe_name, overrides)
+    write_text(out / "transfer.yaml", header + dump_recipe(resolved, TransferRecipe))
 
     pretraining = None
     if recipe.model is None:
@@ -482,9 +487,9 @@ def flatten(overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def command(verb: str, recipe: str, overrides, *, model=None, data_dir=None, output_dir=None) -> str:
     """The `hf-recipes` command line that runs a stage on its own."""
     if isinstance(overrides, dict):
-        pairs = [f"{key}={_inline(value)}" for key, value in flatten(overrides).items()]
+        pairs = [f"{key}={_inline(value)}" for key, value in redact(flatten(overrides)).items()]
     else:
-        pairs = list(overrides)
+        pairs = redact_argv(list(overrides))
     parts = ["hf-recipes", verb, recipe]
     for flag, value in (("--model", model), ("--data-dir", data_dir), ("--output-dir", output_dir)):
         if value is not None:
@@ -498,31 +503,10 @@ def _inline(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
-def _header(recipe_name: str, overrides) -> str:
-    given = (
-        " ".join(overrides)
-        if not isinstance(overrides, dict)
-        else " ".join(f"{k}={v}" for k, v in overrides.items())
-    )
-    return f"# resolved from {recipe_name}{' with ' + given if given else ''}\n# re-run: hf-recipes transfer <this file>\n"
-
-
 def hardware() -> dict[str, Any]:
-    """What the timings were measured on."""
-    import torch
-    import transformers
-
-    cpu = cpu_name()
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "load_average": [round(value, 2) for value in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
+    """What the timings were measured on, with the versions of torch and transformers."""
+    found = versions()
+    return {**environment.hardware(), **{key: found[key] for key in ("torch", "transformers", "python")}}
 
 
 def _number(value: Any) -> str:

@@ -14,9 +14,9 @@ from safetensors.torch import load_file
 
 import hf_recipes  # noqa: F401
 from hf_recipes.errors import UserError
-from hf_recipes.jobs.common import recipe_differences
 from hf_recipes.jobs.pretrain import run
 from hf_recipes.recipe import RECIPES_DIR, load_pretrain_recipe
+from hf_recipes.runs import recipe_differences
 
 # The tiny variants with a constant lr and no warmup, so that a few dozen steps visibly learn.
 CHAR_GPT = [

@@ -1,0 +1,333 @@
+"""Training on transformers' `Trainer`, with the guarantees a run directory needs (see hf_recipes.runs):
+
+- **checkpoints cannot be half-written**: each is written under `<output_dir>/.partial/` and renamed into place
+  once whole, and only if its weights are finite;
+- **a stop signal saves**: SIGTERM (what preemption sends) or SIGINT (Ctrl-C) ends the current optimizer step,
+  saves a checkpoint there and raises `Interrupted`; running the same command again resumes exactly there.
+  A second Ctrl-C quits at once;
+- **a non-finite loss stops the run** at the step where it appears, before anything is saved from it, with
+  one line naming the step (`NonFiniteLoss`); the checkpoints already written are the last good ones;
+- **nothing trains twice**: resuming from a checkpoint that already reached `max_steps` (a kill after the last
+  save) loads it instead of training one step more, as transformers' loop would;
+- evaluation and prediction read the dataset in order (predictions pair with their examples).
+
+Under several processes the per-step flags (stop requested, loss not finite) are all-reduced, so every
+process stops at the same step and none waits for the others forever.
+
+`training_arguments` builds (Seq2Seq)TrainingArguments from a recipe's `training` section and checks the
+values that transformers would accept and then misuse (a negative max_steps starts a run of the epoch count).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from torch.utils.data import SequentialSampler
+from transformers import HfArgumentParser, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import TrainerState
+from transformers.trainer_utils import TrainOutput, has_length, rotate_checkpoints
+
+from .errors import Interrupted, NonFiniteLoss, UserError
+from .runs import CHECKPOINT_PREFIX, STAGING
+
+# --- arguments ------------------------------------------------------------------------------------------------
+
+
+def training_arguments(
+    training: dict[str, Any],
+    output_dir: Path,
+    *,
+    arguments_class: type[TrainingArguments] = TrainingArguments,
+    **defaults: Any,
+) -> TrainingArguments:
+    """`arguments_class` (TrainingArguments or a subclass) from the recipe's `training` section over the job's
+    `defaults`, its numbers checked first (one UserError line naming the field)."""
+    values = {**defaults, **training, "output_dir": str(output_dir)}
+    check_training_values(values)
+    try:
+        (args,) = HfArgumentParser(arguments_class).parse_dict(values, allow_extra_keys=False)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"training: {' '.join(str(error).split())}") from None
+    return args
+
+
+# field -> (test, what is expected); only the fields a recipe sets are checked.
+_POSITIVE = (lambda v: v > 0, "a positive number")
+_AT_LEAST_ONE = (lambda v: v >= 1, "a whole number of at least 1")
+_NOT_NEGATIVE = (lambda v: v >= 0, "a number of at least 0")
+CHECKS = {
+    "max_steps": (lambda v: v >= 1 or v == -1, "a positive number of steps, or -1 (train num_train_epochs)"),
+    "num_train_epochs": _POSITIVE,
+    "learning_rate": _NOT_NEGATIVE,
+    "per_device_train_batch_size": _AT_LEAST_ONE,
+    "per_device_eval_batch_size": _AT_LEAST_ONE,
+    "gradient_accumulation_steps": _AT_LEAST_ONE,
+    "logging_steps": _POSITIVE,
+    "eval_steps": _POSITIVE,
+    "save_steps": _POSITIVE,
+    "save_total_limit": _AT_LEAST_ONE,
+    "warmup_steps": _NOT_NEGATIVE,
+    "warmup_ratio": (lambda v: 0 <= v <= 1, "a fraction between 0 and 1"),
+    "weight_decay": _NOT_NEGATIVE,
+    "max_grad_norm": _NOT_NEGATIVE,
+}
+
+
+def check_training_values(values: dict[str, Any]) -> None:
+    for key, (test, expected) in CHECKS.items():
+        value = values.get(key)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue  # unset, or a type TrainingArguments itself rejects
+        if not math.isfinite(value) or not test(value):
+            raise UserError(f"training.{key}: expected {expected}, got {value}")
+
+
+# --- callbacks ------------------------------------------------------------------------------------------------
+
+
+class TrainTimeBudget(TrainerCallback):
+    """Stops training once `minutes` have gone into optimizer steps (forward, backward, update; evaluations and
+    checkpoints do not count), then evaluates and saves as at the end of training. Runs of different models
+    then compare at equal compute. The budget counts from the start of this attempt (a resumed run gets a
+    fresh one)."""
+
+    def __init__(self, minutes: float):
+        self.budget = minutes * 60
+        self.spent = 0.0
+        self.started = None
+        self.stopped_early = False
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.started is not None:
+            self.spent += time.perf_counter() - self.started
+        if self.spent >= self.budget and not control.should_training_stop:
+            self.stopped_early = state.global_step < state.max_steps
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+        return control
+
+    def report(self) -> dict:
+        return {"train_step_seconds": round(self.spent, 3), "stopped_by_time_budget": self.stopped_early}
+
+
+class StepSettingsOfThisAttempt(TrainerCallback):
+    """Resuming restores the checkpoint's TrainerState, and with it the logging/eval/save step intervals of
+    the first attempt (transformers computes them from the arguments, then overwrites them with the saved
+    state, and only warns). RESUMABLE_CHANGES promises that a re-run with new intervals uses them: this
+    recomputes them from this attempt's arguments, as the Trainer does for a fresh run."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        state.compute_steps(args, state.max_steps)
+
+
+class _StopChecks(TrainerCallback):
+    """After every optimizer step: stop on a non-finite loss (before it is saved), or save and stop when a
+    signal asked for it. The flags of all processes are combined so that they all stop at the same step."""
+
+    def __init__(self, trainer: _SafeTraining):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        trainer = self.trainer
+        nonfinite, stop = _any_process(
+            trainer._nonfinite_loss is not None, trainer._stop_signal is not None, args
+        )
+        if nonfinite:
+            raise NonFiniteLoss(state.global_step, trainer._nonfinite_loss, args.output_dir)
+        if stop:
+            trainer._stop_signal = trainer._stop_signal or signal.SIGTERM  # another process received it
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+def _any_process(nonfinite: bool, stop: bool, args) -> tuple[bool, bool]:
+    if args.world_size <= 1 or not torch.distributed.is_initialized():
+        return nonfinite, stop
+    flags = torch.tensor([float(nonfinite), float(stop)], device=args.device)
+    torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+    return bool(flags[0]), bool(flags[1])
+
+
+# --- the trainers ---------------------------------------------------------------------------------------------
+
+
+class _SafeTraining:
+    """The guarantees of the module docstring, mixed into Trainer and Seq2SeqTrainer."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._nonfinite_loss: float | None = None
+        self._stop_signal: int | None = None
+        self._staging = False
+        self.add_callback(_StopChecks(self))
+
+    # A non-finite loss is remembered here and acted on at the end of the optimizer step (_StopChecks), where
+    # every process decides together.
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self._nonfinite_loss is None and not bool(torch.isfinite(loss)):
+            self._nonfinite_loss = float(loss)
+        return loss
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        if resume_from_checkpoint is not None and self._trained_out(resume_from_checkpoint):
+            return self._load_trained_out(resume_from_checkpoint)
+        self._nonfinite_loss, self._stop_signal = None, None
+        with _stop_signals(self):
+            try:
+                output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            except BaseException:
+                self._close_progress_bars()  # so that the error is printed on a line of its own
+                raise
+        if self._stop_signal is not None:
+            checkpoint = Path(self.args.output_dir) / f"{CHECKPOINT_PREFIX}{self.state.global_step}"
+            raise Interrupted(self._stop_signal, self.state.global_step, checkpoint)
+        return output
+
+    def _close_progress_bars(self) -> None:
+        for callback in self.callback_handler.callbacks:
+            for name in ("training_bar", "prediction_bar"):
+                bar = getattr(callback, name, None)
+                if bar is not None:
+                    bar.close()
+                    setattr(callback, name, None)
+
+    def _trained_out(self, checkpoint: str) -> bool:
+        """The checkpoint already reached the run's last step (a kill came after the last save)."""
+        state = TrainerState.load_from_json(os.path.join(checkpoint, "trainer_state.json"))
+        if self.args.max_steps > 0:
+            return state.global_step >= self.args.max_steps
+        same_schedule = state.num_train_epochs == self.args.num_train_epochs
+        return same_schedule and 0 < state.max_steps <= state.global_step
+
+    def _load_trained_out(self, checkpoint: str) -> TrainOutput:
+        print(f"{checkpoint}: already at the last step; loading it instead of training", file=sys.stderr)
+        self._load_from_checkpoint(checkpoint)
+        self.state = TrainerState.load_from_json(os.path.join(checkpoint, "trainer_state.json"))
+        losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
+        return TrainOutput(self.state.global_step, losses[-1] if losses else float("nan"), {})
+
+    # transformers writes a checkpoint straight into <output_dir>/checkpoint-N; here it goes to
+    # <output_dir>/.partial/checkpoint-N first and is renamed into place once whole.
+    def _get_output_dir(self, trial):
+        run_dir = super()._get_output_dir(trial)
+        return os.path.join(run_dir, STAGING) if self._staging else run_dir
+
+    def _save_checkpoint(self, model, trial):
+        if _any_process(not _finite_weights(self.model), False, self.args)[0]:
+            raise NonFiniteLoss(self.state.global_step, math.nan, self.args.output_dir, weights=True)
+        run_dir = self._get_output_dir(trial)
+        name = f"{CHECKPOINT_PREFIX}{self.state.global_step}"
+        staged, final = os.path.join(run_dir, STAGING, name), os.path.join(run_dir, name)
+        best_before = self.state.best_model_checkpoint
+        self._staging = True
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging = False
+        if self.state.best_model_checkpoint not in (None, best_before):  # this checkpoint is the new best
+            self.state.best_model_checkpoint = final
+        self.accelerator.wait_for_everyone()  # every process has written its part (sharded saves)
+        if self.args.should_save:
+            if os.path.isdir(staged):
+                # the state names the checkpoint by its final path before the folder gets there
+                self.state.save_to_json(os.path.join(staged, "trainer_state.json"))
+                if os.path.isdir(final):  # saved again at the same step (e.g. after a resume)
+                    shutil.rmtree(final)
+                os.replace(staged, final)
+            shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=self.args.save_total_limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
+        self.accelerator.wait_for_everyone()
+
+
+def _finite_weights(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters())
+
+
+class _EvaluationInOrder:
+    """transformers 5 applies `train_sampling_strategy="group_by_length"` to evaluation as well
+    (`Trainer._get_eval_sampler` returns a LengthGroupedSampler), so predictions come back in another order
+    than the eval examples. Our tasks pair predictions with their examples (BLEU references, predictions.jsonl,
+    SQuAD windows), so evaluation here always reads the dataset in order; training still groups by length."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_eval_sampler(eval_dataset)
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        # several processes: no sampler, accelerate shards in order and gather_for_metrics restores it
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+
+class RecipeTrainer(_SafeTraining, _EvaluationInOrder, transformers.Trainer):
+    """`Trainer` with the guarantees of hf_recipes.training."""
+
+
+class RecipeSeq2SeqTrainer(_SafeTraining, _EvaluationInOrder, transformers.Seq2SeqTrainer):
+    """`Seq2SeqTrainer` with the guarantees of hf_recipes.training."""
+
+
+# --- signals --------------------------------------------------------------------------------------------------
+
+
+class _stop_signals:
+    """While training: the first SIGTERM or SIGINT asks the trainer to save and stop after the current step; a
+    second SIGINT quits at once (KeyboardInterrupt). Handlers are only installed from the main thread."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, trainer: _SafeTraining):
+        self.trainer = trainer
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
+
+    def _handle(self, signum, frame):
+        if self.trainer._stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.trainer._stop_signal = signum
+        if self.trainer.args.process_index == 0:
+            print(
+                f"\n{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping"
+                + (" (Ctrl-C again quits without saving)" if signum == signal.SIGINT else ""),
+                file=sys.stderr,
+            )
+
+
+__all__ = [
+    "RecipeSeq2SeqTrainer",
+    "RecipeTrainer",
+    "StepSettingsOfThisAttempt",
+    "TrainTimeBudget",
+    "check_training_values",
+    "training_arguments",
+]
