@@ -41,15 +41,22 @@ from transformers.utils import ModelOutput
 from .configuration_bert import HfrBertConfig
 
 
-def scaled_dot_product_attention(query, key, value, mask, dropout_p, eager):
+# Copied from hf_recipes.models.transformer.modeling_transformer.scaled_dot_product_attention
+def scaled_dot_product_attention(query, key, value, mask, dropout_p, eager, is_causal=False):
     """softmax(Q·Kᵀ/√d) · V over (batch, heads, seq, head_dim) tensors.
 
-    `mask` is boolean (True = may attend) and broadcasts to (batch, heads, q_len, k_len). The fused torch
-    kernel is used unless `eager` is set: only the eager path can return the attention probabilities.
+    `mask` is boolean (True = may attend) and broadcasts to (batch, heads, q_len, k_len); `is_causal` (only with
+    `mask=None` and q_len == k_len) lets torch use its fused causal kernels. Only the eager path returns the
+    attention probabilities.
     """
     if not eager:
-        return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p), None
+        context = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
+        )
+        return context, None
     scores = query @ key.transpose(-1, -2) / math.sqrt(query.size(-1))
+    if is_causal:
+        mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     probs = scores.softmax(dim=-1)
@@ -196,6 +203,7 @@ class HfrBertPreTrainedModel(PreTrainedModel):
         if isinstance(module, HfrBertLMHead):
             init.zeros_(module.decoder.bias)
 
+    # Copied from hf_recipes.models.gpt.modeling_gpt.HfrGPTPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
         # transformers writes only the saved class into config.auto_map; write every head so that any
         # AutoModelFor* loads this checkpoint with trust_remote_code=True where hf_recipes is not installed.
@@ -590,6 +598,7 @@ def _classifier_dropout(config: HfrBertConfig) -> float:
     return config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
 
 
+# Copied from hf_recipes.models.gpt.modeling_gpt._wants_dict with HfrGPT->HfrBert
 def _wants_dict(return_dict: bool | None, config: HfrBertConfig) -> bool:
     return config.return_dict if return_dict is None else return_dict
 
@@ -607,6 +616,7 @@ AUTO_MAP = {
 }
 
 
+# Copied from hf_recipes.models.gpt.modeling_gpt.full_auto_map with HfrGPT->HfrBert
 def full_auto_map() -> dict[str, str]:
     """config.auto_map entries for the config and every head, as `module.Class` next to the weights."""
     config_module = HfrBertConfig.__module__.rsplit(".", 1)[-1]

@@ -55,20 +55,21 @@ def one_cache(cache, past_key_values):
     return past_key_values
 
 
-def scaled_dot_product_attention(query, key, value, mask, dropout_p, eager):
+# Copied from hf_recipes.models.transformer.modeling_transformer.scaled_dot_product_attention
+def scaled_dot_product_attention(query, key, value, mask, dropout_p, eager, is_causal=False):
     """softmax(Q·Kᵀ/√d) · V over (batch, heads, seq, head_dim) tensors.
 
-    `mask` is boolean (True = may attend) and broadcasts to (batch, heads, q_len, k_len); `None` means plain
-    causal attention, which lets torch pick its fused causal kernels. Only the eager path returns the
+    `mask` is boolean (True = may attend) and broadcasts to (batch, heads, q_len, k_len); `is_causal` (only with
+    `mask=None` and q_len == k_len) lets torch use its fused causal kernels. Only the eager path returns the
     attention probabilities.
     """
-    causal = mask is None and query.size(-2) > 1
     if not eager:
-        return F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=causal
-        ), None
+        context = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
+        )
+        return context, None
     scores = query @ key.transpose(-1, -2) / math.sqrt(query.size(-1))
-    if causal:
+    if is_causal:
         mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
@@ -100,7 +101,10 @@ class HfrGPTAttention(nn.Module):
             key, value = cache.update(key, value, self.layer_idx)
         eager = output_attentions or self.config._attn_implementation == "eager"
         dropout_p = self.attn_pdrop if self.training else 0.0
-        context, probs = scaled_dot_product_attention(query, key, value, mask, dropout_p, eager)
+        # No mask means plain causal attention (no padding, no packed documents), done by torch's causal kernels;
+        # a single new token after a cache may see every cached key.
+        is_causal = mask is None and seq_len > 1
+        context, probs = scaled_dot_product_attention(query, key, value, mask, dropout_p, eager, is_causal)
         context = context.transpose(1, 2).reshape(batch_size, seq_len, -1)
         return self.c_proj(context), probs
 

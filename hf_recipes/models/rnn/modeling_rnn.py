@@ -347,6 +347,7 @@ class HfrRNNPreTrainedModel(PreTrainedModel):
         (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze_embeddings_as_configured()
         return loaded
 
+    # Copied from hf_recipes.models.gpt.modeling_gpt.HfrGPTPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
         # transformers writes only the saved class into config.auto_map; write every head so that any
         # AutoModelFor* loads this checkpoint with trust_remote_code=True where hf_recipes is not installed.
@@ -755,15 +756,14 @@ class HfrRNNForSequenceClassification(HfrRNNPreTrainedModel):
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
 
 
-def shift_tokens_right(
-    labels: torch.Tensor, pad_token_id: int | None, decoder_start_token_id: int
-) -> torch.Tensor:
-    """Teacher forcing: the decoder reads [start, y₁ … yₙ₋₁] to predict [y₁ … yₙ]; -100s read as pads."""
-    if pad_token_id is None:
-        raise ValueError("config.pad_token_id must be set to make decoder inputs from labels")
-    shifted = labels.new_full(labels.shape, pad_token_id)
+# Copied from hf_recipes.models.transformer.modeling_transformer.shift_tokens_right
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int | None, decoder_start_token_id: int | None):
+    """Teacher forcing: the decoder input at step t is the target token t-1, with `decoder_start_token_id` first.
+    Ignored label positions (-100) become padding."""
+    if decoder_start_token_id is None or pad_token_id is None:
+        raise ValueError("config.decoder_start_token_id and config.pad_token_id must be set to shift labels")
+    shifted = labels.new_full(labels.shape, decoder_start_token_id)
     shifted[:, 1:] = labels[:, :-1]
-    shifted[:, 0] = decoder_start_token_id
     return shifted.masked_fill(shifted == -100, pad_token_id)
 
 
@@ -809,6 +809,7 @@ def _check_cache(cache):
         )
 
 
+# Copied from hf_recipes.models.gpt.modeling_gpt._wants_dict with HfrGPT->HfrRNN
 def _wants_dict(return_dict: bool | None, config: HfrRNNConfig) -> bool:
     return config.return_dict if return_dict is None else return_dict
 
@@ -823,6 +824,7 @@ AUTO_MAP = {
 }
 
 
+# Copied from hf_recipes.models.gpt.modeling_gpt.full_auto_map with HfrGPT->HfrRNN
 def full_auto_map() -> dict[str, str]:
     """config.auto_map entries for the config and every head, as `module.Class` next to the weights."""
     config_module = HfrRNNConfig.__module__.rsplit(".", 1)[-1]

@@ -319,6 +319,7 @@ class HfrTransformerPreTrainedModel(PreTrainedModel):
         self.config.encoder_vocab_size = self.config.vocab_size  # transformers updates vocab_size only
         return embeddings
 
+    # Copied from hf_recipes.models.gpt.modeling_gpt.HfrGPTPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
         # transformers writes only the saved class into config.auto_map; write every head so that any
         # AutoModelFor* loads this checkpoint with trust_remote_code=True where hf_recipes is not installed.
@@ -730,6 +731,7 @@ def _flag(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
+# Copied from hf_recipes.models.gpt.modeling_gpt._wants_dict with HfrGPT->HfrTransformer
 def _wants_dict(return_dict: bool | None, config: HfrTransformerConfig) -> bool:
     return config.return_dict if return_dict is None else return_dict
 
@@ -742,6 +744,7 @@ AUTO_MAP = {
 }
 
 
+# Copied from hf_recipes.models.gpt.modeling_gpt.full_auto_map with HfrGPT->HfrTransformer
 def full_auto_map() -> dict[str, str]:
     """config.auto_map entries for the config and every head, as `module.Class` next to the weights."""
     config_module = HfrTransformerConfig.__module__.rsplit(".", 1)[-1]
