@@ -1,7 +1,8 @@
-"""Checkpoints: where one is (a local folder or a Hub id, by one rule), and loading its parts.
+"""Where a model and its tokenizer come from: a checkpoint (a local folder or a Hub id, by one rule), or a
+recipe's `model` + `tokenizer` sections (a model type at a named size, a tokenizer trained on the data).
 
-Every job that reads a model goes through here: fine-tuning (`model_for_task`), evaluation, prompting,
-generation, the attention pictures. A checkpoint is a folder written by `save_pretrained` (one of our output
+Every job that reads a model goes through here: fine-tuning (`tokenizer_and_config`, `model_for_task`),
+evaluation, prompting, generation, the attention pictures; pretraining builds its config here too. A checkpoint is a folder written by `save_pretrained` (one of our output
 directories) or a Hub id (`bert-base-uncased`, `gpt2`, `user/name`, with network). Anything wrong with it is
 one `UserError` line naming the checkpoint and what is wrong: a folder that does not exist, one without a
 config.json, weights that cannot be read (a truncated model.safetensors), a model without the head a task
@@ -11,13 +12,16 @@ needs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import transformers
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging
 
+from .data.tokenization import special_token_ids, train_tokenizer
 from .data.tokenization_seq2seq import HfrSeq2SeqTokenizer
 from .errors import UserError
 from .runs import WEIGHT_FILES
@@ -164,6 +168,71 @@ def first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+# --- a model built from a recipe's `model` and `tokenizer` sections -----------------------------------------
+
+
+def tokenizer_from_spec(spec, texts: Callable[[], Iterable[str]]):
+    """The tokenizer a recipe's `tokenizer` section (`TokenizerSpec`) describes: loaded (`name_or_path`) or
+    trained (`train`) on the strings `texts()` yields (called only when training)."""
+    if spec.name_or_path is not None:
+        return load_tokenizer(spec.name_or_path)
+    return train_tokenizer(
+        texts(),
+        spec.train,
+        spec.vocab_size,
+        lowercase=spec.lowercase,
+        min_frequency=spec.min_frequency,
+        special_tokens=spec.special_tokens or None,
+    )
+
+
+def build_model_config(family, size: str | None, fields: dict[str, Any], tokenizer, **fixed: Any):
+    """`family`'s config from its `size` preset, the recipe's `fields` on top, then the tokenizer's special token
+    ids and vocabulary size (and `fixed`, e.g. a second vocabulary), which the recipe may not contradict."""
+    fixed = {"vocab_size": len(tokenizer), **fixed}
+    for key, value in fixed.items():
+        if key in fields and fields[key] != value:
+            raise UserError(f"model.config.{key}: {fields[key]} != the tokenizer's {value}; leave it out")
+    names = set(family.config_class.__dataclass_fields__)
+    specials = {name: token_id for name, token_id in special_token_ids(tokenizer).items() if name in names}
+    values = {**family.sizes.get(size, {}), **fields, **specials, **fixed}
+    try:
+        config = family.config_class(**values)
+    except (StrictDataclassClassValidationError, StrictDataclassFieldValidationError, ValueError) as error:
+        raise UserError(f"model.config: {' '.join(str(error).split())}") from None
+    if getattr(tokenizer, "target_vocab_size", None) is not None and getattr(
+        config, "share_embeddings", False
+    ):
+        # equal sizes would pass the config's own check, yet id i is a different token on each side
+        raise UserError(
+            "model.config.share_embeddings: separate vocabularies cannot share one embedding matrix; set "
+            "model.config.share_embeddings: false"
+        )
+    return config
+
+
+# --- the model of a fine-tuning recipe -----------------------------------------------------------------------
+
+
+def tokenizer_and_config(recipe, task, train, source: str, resume_dir: Path | None = None):
+    """The tokenizer and config of a fine-tuning recipe (`FinetuneRecipe`): a checkpoint's, or for a model built
+    from `model.type` a tokenizer trained on the task's training split (the one saved in `resume_dir` when an
+    interrupted run resumes: resuming must not train another) and the family's config for it."""
+    spec = recipe.model
+    if spec.type is None:
+        return checkpoint_for_task(spec, source)
+    if resume_dir is not None and (resume_dir / "tokenizer_config.json").is_file():
+        tokenizer = load_tokenizer(str(resume_dir.resolve()))
+    else:
+        make = lambda texts: tokenizer_from_spec(recipe.tokenizer, texts)  # noqa: E731
+        tokenizer = task.train_tokenizer(make, train, separate=recipe.tokenizer.separate_vocabularies)
+    from .models import REGISTRY
+
+    family = REGISTRY[spec.type]
+    fixed = task.config_fields(tokenizer, set(family.config_class.__dataclass_fields__))
+    return tokenizer, build_model_config(family, spec.size, spec.config, tokenizer, **fixed)
+
+
 # --- a checkpoint for a task (fine-tuning, evaluation) -------------------------------------------------------
 
 # Config fields the task sets from its labels; model.config may not set them too.
@@ -173,7 +242,7 @@ TASK_CONFIG_FIELDS = ("num_labels", "id2label", "label2id", "problem_type")
 def checkpoint_for_task(spec, source: str):
     """The tokenizer (with a pad token) and config (with `model.config` applied, checked against its config
     class) of the checkpoint a fine-tuning recipe's `model` section names (`FinetuneModelSpec`)."""
-    from .recipe import check_fields
+    from .config import check_fields
 
     name = spec.name_or_path
     check_checkpoint(name, "model.name_or_path")
@@ -245,6 +314,7 @@ def input_length(requested: int | None, task, config, tokenizer, name: str) -> i
 __all__ = [
     "OUTPUT_ROOT",
     "TASK_CONFIG_FIELDS",
+    "build_model_config",
     "check_checkpoint",
     "checkpoint_for_task",
     "first_line",
@@ -254,4 +324,6 @@ __all__ = [
     "load_model",
     "load_tokenizer",
     "model_for_task",
+    "tokenizer_and_config",
+    "tokenizer_from_spec",
 ]

@@ -7,6 +7,7 @@ which are percentages as their official scripts print them.
 """
 
 import collections
+import math
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +33,11 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------------------
 # Classification and regression (GLUE conventions)
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), or inf where it would overflow."""
+    return math.exp(loss) if loss < 50 else float("inf")
 
 
 def accuracy(predictions, references) -> dict[str, float]:

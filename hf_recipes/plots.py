@@ -11,6 +11,8 @@ import numpy as np
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .reports import number  # noqa: E402
+
 
 def plot_loss(log_history: list[dict], path: Path, title: str) -> Path | None:
     """Training loss per logging step and evaluation loss per evaluation, from `trainer.state.log_history`.
@@ -121,5 +123,27 @@ def plot_attention(
     figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02, label="attention weight")
     figure.suptitle(title, fontsize=10)
     figure.savefig(path, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def plot_transfer(report: dict, path: Path) -> Path:
+    """The eval metric against the optimizer step, for both runs, on one axis."""
+    metric = report["metric"]
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for init, style in zip(("pretrained", "scratch"), ("o-", "s--")):
+        curve = report[init]["curve"]
+        if curve:
+            rate = report[init].get("learning_rate")
+            label = f"{init}{'' if rate is None else f', lr {rate:g}'} ({number(report[init][metric])})"
+            axes.plot(*zip(*curve), style, label=label, markersize=4)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel(f"{metric} ({report['eval_split']})")
+    title = report["task"] if report["recipe"] == report["task"] else f"{report['task']} ({report['recipe']})"
+    axes.set_title(f"{title}: fine-tuning from the pretrained checkpoint vs from scratch")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
     plt.close(figure)
     return path

@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from .config import yaml_load
 from .errors import UserError
-from .recipe import yaml_load
-from .secrets import redact, redact_argv
 
 # Training settings that may change between attempts of the same run (to train longer, log differently,
 # push, or evaluate with another batch size) without making the checkpoints in the directory a different run.
@@ -65,6 +66,7 @@ WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
     "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
     "adapter_model.safetensors",
 )
 
@@ -86,6 +88,7 @@ class RunDirectory:
                     f"output_dir {self.path}: exists and is not an hf-recipes run; choose another --output-dir"
                 )
             previous = yaml_load(saved.read_text()) or {}
+            resolved = yaml_load(yaml.safe_dump(resolved, allow_unicode=True))  # compared as saved
             differences = recipe_differences(previous, resolved)
             if differences:
                 raise UserError(
@@ -212,20 +215,6 @@ def recipe_differences(old: dict, new: dict, resumable: bool = True, prefix: str
     return keys
 
 
-def recipe_header(verb: str, recipe_name: str, overrides: list[str] | dict[str, Any]) -> str:
-    """The comment lines on top of a saved recipe: where it came from and how to run it again (credentials in
-    the overrides redacted)."""
-    given = (
-        " ".join(redact_argv(list(overrides)))
-        if not isinstance(overrides, dict)
-        else " ".join(f"{k}={v}" for k, v in redact(overrides).items())
-    )
-    return (
-        f"# resolved from {recipe_name}{' with ' + given if given else ''}\n"
-        f"# re-run: hf-recipes {verb} <this file>\n"
-    )
-
-
 def write_text(path: Path, text: str) -> None:
     """Write a file atomically: a reader (or a crash) sees the old file or the new one, never half of one."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
@@ -258,7 +247,6 @@ __all__ = [
     "STAGING",
     "last_complete_checkpoint",
     "recipe_differences",
-    "recipe_header",
     "write_json",
     "write_text",
 ]

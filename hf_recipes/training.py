@@ -37,6 +37,7 @@ from transformers import HfArgumentParser, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_utils import TrainOutput, has_length, rotate_checkpoints
 
+from .config import check_training_values
 from .errors import Interrupted, NonFiniteLoss, UserError
 from .runs import CHECKPOINT_PREFIX, STAGING
 
@@ -59,37 +60,6 @@ def training_arguments(
     except (ValueError, TypeError) as error:
         raise UserError(f"training: {' '.join(str(error).split())}") from None
     return args
-
-
-# field -> (test, what is expected); only the fields a recipe sets are checked.
-_POSITIVE = (lambda v: v > 0, "a positive number")
-_AT_LEAST_ONE = (lambda v: v >= 1, "a whole number of at least 1")
-_NOT_NEGATIVE = (lambda v: v >= 0, "a number of at least 0")
-CHECKS = {
-    "max_steps": (lambda v: v >= 1 or v == -1, "a positive number of steps, or -1 (train num_train_epochs)"),
-    "num_train_epochs": _POSITIVE,
-    "learning_rate": _NOT_NEGATIVE,
-    "per_device_train_batch_size": _AT_LEAST_ONE,
-    "per_device_eval_batch_size": _AT_LEAST_ONE,
-    "gradient_accumulation_steps": _AT_LEAST_ONE,
-    "logging_steps": _POSITIVE,
-    "eval_steps": _POSITIVE,
-    "save_steps": _POSITIVE,
-    "save_total_limit": _AT_LEAST_ONE,
-    "warmup_steps": _NOT_NEGATIVE,
-    "warmup_ratio": (lambda v: 0 <= v <= 1, "a fraction between 0 and 1"),
-    "weight_decay": _NOT_NEGATIVE,
-    "max_grad_norm": _NOT_NEGATIVE,
-}
-
-
-def check_training_values(values: dict[str, Any]) -> None:
-    for key, (test, expected) in CHECKS.items():
-        value = values.get(key)
-        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-            continue  # unset, or a type TrainingArguments itself rejects
-        if not math.isfinite(value) or not test(value):
-            raise UserError(f"training.{key}: expected {expected}, got {value}")
 
 
 # --- callbacks ------------------------------------------------------------------------------------------------
@@ -287,6 +257,11 @@ class RecipeSeq2SeqTrainer(_SafeTraining, _EvaluationInOrder, transformers.Seq2S
     """`Seq2SeqTrainer` with the guarantees of hf_recipes.training."""
 
 
+def trainer_for(task) -> type[transformers.Trainer]:
+    """The trainer of a task: Seq2SeqTrainer (evaluation by generation) for a task whose model generates."""
+    return RecipeSeq2SeqTrainer if task.generates else RecipeTrainer
+
+
 # --- signals --------------------------------------------------------------------------------------------------
 
 
@@ -328,6 +303,6 @@ __all__ = [
     "RecipeTrainer",
     "StepSettingsOfThisAttempt",
     "TrainTimeBudget",
-    "check_training_values",
+    "trainer_for",
     "training_arguments",
 ]

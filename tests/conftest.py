@@ -23,8 +23,10 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def pytest_report_header(config):
-    """The releases this run tested (`make test` locks them, `make test-latest` takes the newest in range)."""
+def pytest_terminal_summary(terminalreporter):
+    """The releases this run tested (`make test` installs the locked ones, `make test-latest` the newest in
+    range), printed last, also under -q."""
     from hf_recipes.environment import versions
 
-    return "versions: " + ", ".join(f"{name} {version}" for name, version in versions().items())
+    found = ", ".join(f"{name} {version}" for name, version in versions().items())
+    terminalreporter.write_line(f"versions: {found}")

@@ -32,3 +32,21 @@ def _clean_env() -> dict:
 
     # PYTHONPATH could point at the checkout and make hf_recipes importable by another route.
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def pretrain_recipe(name_or_path, overrides=(), **flags):
+    """(recipe, resolved mapping) of a pretraining recipe, read as `hf-recipes pretrain` reads it."""
+    from hf_recipes.config import PretrainRecipe
+    from hf_recipes.resolve import resolve
+
+    resolved = resolve(PretrainRecipe, name_or_path, overrides, **flags)
+    return resolved.recipe, resolved.mapping
+
+
+def finetune_recipe(name_or_path, overrides=(), **flags):
+    """(recipe, resolved mapping) of a fine-tuning recipe, read as `hf-recipes finetune` reads it."""
+    from hf_recipes.config import FinetuneRecipe
+    from hf_recipes.resolve import resolve
+
+    resolved = resolve(FinetuneRecipe, name_or_path, overrides, **flags)
+    return resolved.recipe, resolved.mapping

@@ -364,7 +364,7 @@ def test_a_hub_token_given_to_a_run_is_written_nowhere(workspace, tmp_path):
 
 
 def test_push_refuses_a_link_that_leaves_the_run_folder(workspace, tmp_path):
-    from hf_recipes.hub import select_files
+    from hf_recipes.model_card import select_files
 
     folder = tmp_path / "run"
     folder.mkdir()

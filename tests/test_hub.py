@@ -33,7 +33,7 @@ import yaml
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from hf_recipes import cli, hub
+from hf_recipes import cli, hub, model_card
 from hf_recipes.errors import UserError
 from hf_recipes.models import REGISTRY
 
@@ -775,7 +775,7 @@ def test_write_model_card_is_atomic(outputs, tmp_path):
     model_type = ANY_FAMILY
     out = tmp_path / "out"
     shutil.copytree(outputs[model_type, _main_head(model_type)][0], out)
-    path = hub.write_model_card(out, repo_id="hfr-tester/local")
+    path = model_card.write_model_card(out, repo_id="hfr-tester/local")
     assert path == out / "README.md"
     meta, body = _card({"README.md": path.read_bytes()})
     assert meta["library_name"] == "transformers" and "hfr-tester/local" in body
@@ -805,7 +805,7 @@ def _render(tmp_path: Path, config: dict, recipe: dict, metrics: dict) -> tuple[
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    card = hub.render_model_card(tmp_path, repo_id="me/model")
+    card = model_card.render_model_card(tmp_path, repo_id="me/model")
     _, metadata, body = card.split("---\n", 2)
     return yaml.safe_load(metadata), body
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hf_recipes.config import RECIPES_DIR, parse_overrides
 from hf_recipes.errors import UserError
-from hf_recipes.recipe import RECIPES_DIR, load_pretrain_recipe, parse_overrides
+from tests.helpers import pretrain_recipe
 
 MINIMAL = {
     "objective": {"type": "causal_lm", "block_size": 16},
@@ -28,14 +29,14 @@ def write_recipe(tmp_path: Path, data: dict) -> Path:
 
 def error_of(tmp_path, data=MINIMAL, overrides=()) -> str:
     with pytest.raises(UserError) as raised:
-        load_pretrain_recipe(str(write_recipe(tmp_path, data)), list(overrides))
+        pretrain_recipe(str(write_recipe(tmp_path, data)), list(overrides))
     message = str(raised.value)
     assert "\n" not in message
     return message
 
 
 def test_a_valid_recipe_resolves_variants_overrides_and_types(tmp_path):
-    recipe, resolved = load_pretrain_recipe(
+    recipe, resolved = pretrain_recipe(
         str(write_recipe(tmp_path, MINIMAL)), ["variant=tiny", "training.seed=7", "model.config.n_layer=2"]
     )
     assert recipe.training == {"max_steps": 2, "learning_rate": 1e-3, "seed": 7}  # "1e-3" (YAML 1.1) -> float
@@ -77,7 +78,7 @@ def test_missing_required_section_and_bad_yaml(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("objective:\n  type: causal_lm\n   block_size: 3\n")
     with pytest.raises(UserError, match=r"broken.yaml: line \d+: invalid YAML"):
-        load_pretrain_recipe(str(path))
+        pretrain_recipe(str(path))
 
 
 def test_override_syntax():
@@ -96,7 +97,7 @@ def test_override_syntax():
 
 def test_unknown_recipe_name_lists_the_available_ones():
     with pytest.raises(UserError, match="available: .*char_gpt_shakespeare"):
-        load_pretrain_recipe("no_such_recipe")
+        pretrain_recipe("no_such_recipe")
 
 
 SHIPPED = sorted(RECIPES_DIR.glob("pretrain/*.yaml"))
@@ -106,7 +107,7 @@ SHIPPED = sorted(RECIPES_DIR.glob("pretrain/*.yaml"))
 def test_every_shipped_recipe_and_variant_validates(path):
     variants = yaml.safe_load(path.read_text()).get("variants") or {None: None}
     for variant in variants:
-        recipe, _ = load_pretrain_recipe(str(path), [f"variant={variant}"] if variant else [])
+        recipe, _ = pretrain_recipe(str(path), [f"variant={variant}"] if variant else [])
         assert recipe.training and recipe.model.type
 
 

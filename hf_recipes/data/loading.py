@@ -1,32 +1,28 @@
 """A recipe's corpus as a `DatasetDict` of documents (column "text", one document per row).
 
 The source is either local files (with `--data-dir`, or when the recipe names no Hub dataset) or a Hub
-dataset (for users with network). Both go through `datasets` and are cached: the documents are built by
-`Dataset.from_generator`, whose cache key includes each file's size and modification time, so an edited
-file is read again and an unchanged one is not.
+dataset (for users with network). Both go through `datasets` and are cached: the documents are written once as
+Arrow (hf_recipes.data.tables.cached_dataset), keyed on each file's size and modification time, so an edited
+file is read again and an unchanged one is not. Tables are read as everywhere else (hf_recipes.data.tables).
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import os
 import platform
 import re
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset
-from datasets.exceptions import DatasetGenerationError
 
+from ..config import DataSpec, LocalSource
 from ..errors import UserError
-from ..recipe import DataSpec, LocalSource
 from .pretraining import split_documents
+from .tables import EXTENSIONS, cached_dataset, read_table
 
 # One document per row; declared, so that a corpus without documents is an empty dataset (and our error).
 DOCUMENTS = Features({"text": Value("string")})
-
-# File extension -> the `datasets` builder that reads it.
-TABLE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
 
 def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> DatasetDict:
@@ -34,7 +30,7 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
     if spec.builtin is not None:
         # the Python version is part of the cache key: each release ships its own reference text
         corpus = {"name": spec.builtin, "python": platform.python_version()}
-        documents = DatasetDict(train=_generate(_documents_from_builtin, corpus))
+        documents = DatasetDict(train=cached_dataset(_documents_from_builtin, DOCUMENTS, [], None, **corpus))
         return _carve_validation(documents["train"], spec.validation_fraction or 0.1)
     use_local = data_dir is not None or spec.hub is None
     if use_local and not spec.local:
@@ -43,14 +39,17 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
     names = spec.local if use_local else (spec.hub.splits or {"train": "train", "validation": "validation"})
     for split in names:
         if use_local:
-            stamps = [
-                (str(path), path.stat().st_size, path.stat().st_mtime_ns, grouping)
-                for path, grouping in _local_files(spec, split, data_dir)
-            ]
-            splits[split] = _generate(_documents_from_files, {"stamps": stamps})
+            files = _local_files(spec, split, data_dir)
+            sources = [str(path) for path, _ in files]
+            groupings = [grouping for _, grouping in files]
+            splits[split] = cached_dataset(
+                _documents_from_files, DOCUMENTS, sources, None, split, paths=sources, groupings=groupings
+            )
         else:
             hub = (spec.hub.path, spec.hub.name, names[split])
-            splits[split] = _generate(_documents_from_hub, {"hub": hub, "spec": _grouping(spec)})
+            splits[split] = cached_dataset(
+                _documents_from_hub, DOCUMENTS, [], None, split, hub=hub, spec=_grouping(spec)
+            )
     if "train" not in splits:
         raise UserError(f"data: no `train` split among {sorted(splits)}")
     documents = DatasetDict(splits)
@@ -62,24 +61,6 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
                 f"data: the {split} split has no documents (empty files, or a wrong text_column?)"
             )
     return documents
-
-
-def _generate(generator, gen_kwargs: dict) -> Dataset:
-    """Dataset.from_generator (cached by the generator's code and arguments), with our one-line errors
-    raised inside the generator passed on as they are instead of wrapped in datasets' own error."""
-    try:
-        return Dataset.from_generator(generator, gen_kwargs=gen_kwargs, features=DOCUMENTS, split="train")
-    except ValueError as error:
-        if "corresponds to no data" not in str(error):  # datasets' answer to a generator that yields nothing
-            raise
-        return Dataset.from_dict({"text": []}, features=DOCUMENTS)  # load_documents names the empty split
-    except DatasetGenerationError as error:
-        cause = error.__cause__
-        while cause is not None and not isinstance(cause, UserError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            raise
-        raise cause from None
 
 
 def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[tuple[Path, dict]]:
@@ -97,10 +78,10 @@ def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[tuple
         path = path if path.is_absolute() else root / path
         if not path.is_file():
             raise UserError(f"data.local.{split}: file not found: {path}")
-        if path.suffix not in TABLE_BUILDERS and not _is_text(path):
+        if path.suffix not in EXTENSIONS and not _is_text(path):
             raise UserError(
                 f"data.local.{split}: {path.name}: unsupported format: not UTF-8 text, nor a table "
-                f"({', '.join(TABLE_BUILDERS)})"
+                f"({', '.join(EXTENSIONS)})"
             )
         files.append((path, grouping))
     return files
@@ -127,10 +108,10 @@ def _grouping(spec: DataSpec) -> dict:
     }
 
 
-def _documents_from_files(stamps: list[tuple[str, int, int, dict]]):
-    for path, _size, _mtime, spec in stamps:
+def _documents_from_files(paths: list[str], groupings: list[dict]):
+    for path, spec in zip(paths, groupings):
         path = Path(path)
-        if path.suffix in TABLE_BUILDERS:
+        if path.suffix in EXTENSIONS:
             yield from _group(_table_rows(path, spec["text_column"]), spec, whole="\n")
         else:
             text = path.read_text(encoding="utf-8")
@@ -191,10 +172,7 @@ def _group(rows: list[str], spec: dict, whole: str | None):
 
 
 def _table_rows(path: Path, column: str) -> list[str]:
-    builder = TABLE_BUILDERS[path.suffix]
-    # TSV has no quoting (GLUE's files hold unbalanced quotes): a `"` is text, as csv.QUOTE_NONE reads it.
-    kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if path.suffix == ".tsv" else {}
-    table = load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    table = read_table(path)
     if column not in table.column_names:
         raise UserError(f"{path}: no column {column!r} (data.text_column); columns: {table.column_names}")
     return [text for text in table[column] if text is not None]

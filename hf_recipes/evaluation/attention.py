@@ -1,4 +1,4 @@
-"""`hf-recipes attention MODEL "sentence"`: where a seq2seq model looks while it translates.
+"""Where a seq2seq model looks while it translates (`hf-recipes attention MODEL "sentence"` draws it).
 
 The model translates the sentence (its generation_config: beams, length penalty), then reads its own
 translation once more with teacher forcing and `output_attentions=True`; the cross-attention of that pass is
@@ -12,7 +12,6 @@ Every translation run of `hf-recipes finetune` draws a few validation sentences 
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,16 +111,3 @@ def write_attention_pictures(
             return []
         paths.append(path)
     return paths
-
-
-def main(args: argparse.Namespace) -> int:
-    from ..checkpoints import load_model, load_tokenizer
-
-    model = load_model("AutoModelForSeq2SeqLM", args.model)  # a folder without a model: one line naming it
-    tokenizer = load_tokenizer(args.model)
-    generate_kwargs = {"num_beams": args.num_beams} if args.num_beams is not None else {}
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    attention = draw(model, tokenizer, args.sentence, output, layer=args.layer, **generate_kwargs)
-    print(f"{attention.translation}\n{output}")
-    return 0

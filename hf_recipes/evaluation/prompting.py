@@ -41,7 +41,7 @@ import torch
 from .. import metrics as M
 from ..compat import CACHE_NAME, output_cache
 from ..errors import UserError
-from .base import Task
+from ..tasks.base import Task
 
 
 @dataclass(frozen=True)

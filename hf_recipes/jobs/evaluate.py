@@ -17,14 +17,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from transformers import Seq2SeqTrainingArguments, TrainingArguments
-
 from ..checkpoints import checkpoint_for_task, input_length, model_for_task
+from ..config import FinetuneRecipe, load_yaml
 from ..errors import UserError
-from ..recipe import finetune_task, load_finetune_recipe, load_yaml
+from ..resolve import resolve
 from ..runs import write_json
 from ..tasks import write_jsonl
-from ..training import RecipeSeq2SeqTrainer, RecipeTrainer, training_arguments
+from ..training import trainer_for, training_arguments
 from .finetune import DEFAULTS
 
 
@@ -48,50 +47,37 @@ def run(
     """The metrics of the fine-tuned model in `model_dir` on `split`, keyed `<split>_...` (`eval_...` for the
     task's evaluation split, as in metrics.json); also written to <split>_results.json."""
     directory = Path(model_dir)
-    saved = directory / "recipe.yaml"
-    if not saved.is_file():
-        raise UserError(f"{model_dir}: no recipe.yaml; give an output directory of `hf-recipes finetune`")
-    if "objective" in load_yaml(saved):
-        raise UserError(
-            f"{model_dir}: a pretraining run (its eval metrics are in metrics.json); evaluate scores fine-tuned "
-            "models on their task"
-        )
+    saved = _saved_recipe(directory)
     # The directory is now the checkpoint: its weights (never re-initialised), config, labels and tokenizer.
     overrides = (
         list(overrides) if not isinstance(overrides, dict) else [f"{k}={v}" for k, v in overrides.items()]
     )
-    recipe, _ = load_finetune_recipe(
-        str(saved), [*overrides, "model.init=pretrained"], model=str(directory), data_dir=data_dir
+    resolved = resolve(
+        FinetuneRecipe,
+        str(saved),
+        [*overrides, "model.init=pretrained"],
+        model=str(directory),
+        data_dir=data_dir,
     )
-    task = finetune_task(recipe.task, str(saved))
+    recipe, task = resolved.recipe, resolved.task
     split = split or task.eval_split
     tokenizer, config = checkpoint_for_task(recipe.model, str(saved))
     max_length = input_length(recipe.data.max_length, task, config, tokenizer, str(directory))
-
-    raw = task.load(recipe.data_dir, splits=list(dict.fromkeys([task.train_split, split])))
-    if split not in raw:
-        raise UserError(f"--split {split}: task {task.name} has the splits {', '.join(raw)}")
-    limit = recipe.data.max_eval_samples if split == task.eval_split else None
-    if split == recipe.data.test_split:
-        limit = recipe.data.max_test_samples
-    if limit is not None and limit < len(raw[split]):
-        raw[split] = (
-            raw[split].shuffle(seed=recipe.training.get("seed", 42)).select(range(limit)).flatten_indices()
-        )
+    limit = {
+        task.eval_split: recipe.data.max_eval_samples,
+        recipe.data.test_split: recipe.data.max_test_samples,
+    }
+    limits = {task.train_split: None, split: limit.get(split)}  # training rows: a custom task's labels
+    raw = task.load_sampled(recipe.data_dir, limits, recipe.training.get("seed", 42))
     features = task.prepare(raw, tokenizer, max_length, num_proc=recipe.data.num_proc)[split]
-
     model = model_for_task(recipe.model, task, config)
-    seq2seq = task.problem_type == "seq2seq"
-    out = Path(output_dir) if output_dir is not None else directory
     with tempfile.TemporaryDirectory() as scratch:  # Trainer wants an output_dir; nothing is saved there
+        batch = {"per_device_eval_batch_size": recipe.training.get("per_device_eval_batch_size", 8)}
+        defaults = {**DEFAULTS, **task.training_defaults(), "eval_strategy": "no", "save_strategy": "no"}
         args = training_arguments(
-            {"per_device_eval_batch_size": recipe.training.get("per_device_eval_batch_size", 8)},
-            Path(scratch),
-            arguments_class=Seq2SeqTrainingArguments if seq2seq else TrainingArguments,
-            **{**DEFAULTS, "eval_strategy": "no", "save_strategy": "no"},
-            **({"predict_with_generate": True} if seq2seq else {}),
+            batch, Path(scratch), arguments_class=task.training_arguments_class, **defaults
         )
-        trainer = (RecipeSeq2SeqTrainer if seq2seq else RecipeTrainer)(
+        trainer = trainer_for(task)(
             model=model,
             args=args,
             data_collator=task.data_collator(tokenizer, model),
@@ -100,14 +86,28 @@ def run(
                 tokenizer=tokenizer, examples=raw[split], features=features
             ),
         )
-        prefix = "eval" if split == task.eval_split else split
-        result = trainer.predict(features, metric_key_prefix=prefix)
+        result = trainer.predict(features, metric_key_prefix="eval" if split == task.eval_split else split)
     metrics = {**result.metrics, "split": split, "num_examples": len(raw[split]), "model": str(directory)}
+    out = Path(output_dir) if output_dir is not None else directory
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / f"{split}_results.json", metrics)
-    rows = task.predictions(raw[split], features, result.predictions, tokenizer=tokenizer)
-    write_jsonl(rows, out / f"{split}_predictions.jsonl")
+    write_jsonl(
+        task.predictions(raw[split], features, result.predictions, tokenizer=tokenizer),
+        out / f"{split}_predictions.jsonl",
+    )
     return metrics
+
+
+def _saved_recipe(directory: Path) -> Path:
+    saved = directory / "recipe.yaml"
+    if not saved.is_file():
+        raise UserError(f"{directory}: no recipe.yaml; give an output directory of `hf-recipes finetune`")
+    if "objective" in load_yaml(saved):
+        raise UserError(
+            f"{directory}: a pretraining run (its eval metrics are in metrics.json); evaluate scores fine-tuned "
+            "models on their task"
+        )
+    return saved
 
 
 __all__ = ["run"]

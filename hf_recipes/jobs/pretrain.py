@@ -23,25 +23,19 @@ import transformers
 from accelerate import PartialState
 from transformers import TrainerCallback, default_data_collator
 
-from ..checkpoints import load_tokenizer
+from ..checkpoints import build_model_config, load_tokenizer, tokenizer_from_spec
+from ..config import PretrainRecipe
 from ..data.collators import DataCollatorForPreTraining
 from ..data.loading import load_documents, num_proc
 from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
 from ..errors import UserError
 from ..hub import push_after_training
+from ..metrics import perplexity
 from ..models import REGISTRY
-from ..recipe import PretrainRecipe, dump_recipe, load_pretrain_recipe
-from ..runs import RunDirectory, recipe_header, write_text
+from ..resolve import resolve
+from ..runs import RunDirectory, write_text
 from ..training import RecipeTrainer, StepSettingsOfThisAttempt, training_arguments
-from .common import build_model_config, perplexity, tokenizer_from_spec
 from .generate import sample_texts
-
-# Which Auto class (head) each objective trains.
-HEADS = {
-    "mlm_nsp": "AutoModelForPreTraining",
-    "mlm": "AutoModelForMaskedLM",
-    "causal_lm": "AutoModelForCausalLM",
-}
 
 # TrainingArguments the recipe does not have to repeat (it can override each of them).
 DEFAULTS = dict(
@@ -75,39 +69,32 @@ def run(
     callbacks: list[TrainerCallback] = (),
 ) -> dict:
     """Run a pretraining recipe end to end; returns the metrics written to metrics.json."""
-    recipe, resolved = load_pretrain_recipe(recipe_name, overrides, data_dir=data_dir, output_dir=output_dir)
-    family = REGISTRY[recipe.model.type]
-    head = HEADS[recipe.objective.type]
-    if head not in {h.auto_class for h in family.heads}:
-        raise UserError(
-            f"objective {recipe.objective.type} needs a {head} head, which {family.model_type} lacks"
-        )
-    out = Path(recipe.output_dir)
-    run_dir = RunDirectory(out, resolved)
+    resolved = resolve(PretrainRecipe, recipe_name, overrides, data_dir=data_dir, output_dir=output_dir)
+    recipe = resolved.recipe
+    run_dir = RunDirectory(recipe.output_dir, resolved.mapping)
     if run_dir.finished:
         return run_dir.report_finished()
-    args = training_arguments(recipe.training, out, **DEFAULTS)
+    args = training_arguments(recipe.training, run_dir.path, **DEFAULTS)
     transformers.set_seed(args.seed)
-    main_process = args.process_index == 0
 
     # Everything that can fail on the user's input (files, the tokenizer, the model's size, the examples)
     # happens before the output directory is touched.
     documents = load_documents(recipe.data, recipe.data_dir)
     tokenizer = _tokenizer(recipe, documents["train"], run_dir, args)
-    config = _model_config(recipe, family, tokenizer)
+    config = _model_config(recipe, tokenizer)
     with args.main_process_first(desc="building the training examples"):
         examples = _examples(recipe, documents, tokenizer, args.seed)
 
-    run_dir.start(
-        recipe_header("pretrain", recipe_name, overrides) + dump_recipe(resolved), main_process=main_process
-    )
+    main_process = args.process_index == 0
+    run_dir.start(resolved.saved_text(), main_process=main_process)
     with run_dir.guard(main_process=main_process):
         if main_process:
-            tokenizer.save_pretrained(out)  # a resumed attempt reads it back instead of training another
-        model = getattr(transformers, head).from_config(config)
+            tokenizer.save_pretrained(
+                run_dir.path
+            )  # a resumed attempt reads it back instead of training another
         masked = recipe.objective.type != "causal_lm"
         trainer = RecipeTrainer(
-            model=model,
+            model=getattr(transformers, recipe.objective.head).from_config(config),
             args=args,
             train_dataset=examples["train"],
             eval_dataset=examples.get("validation"),
@@ -118,25 +105,34 @@ def run(
             callbacks=[StepSettingsOfThisAttempt(), *callbacks],
         )
         train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
-    trainer.save_model()  # model + code + tokenizer into output_dir
+    metrics = _write_results(
+        trainer, recipe, run_dir, train_result.metrics, evaluate="validation" in examples
+    )
+    push_after_training(trainer, run_dir.path, commit_message=f"hf-recipes pretrain {Path(recipe_name).stem}")
+    return metrics
 
-    metrics = {**train_result.metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
-    if (
-        recipe.objective.type == "causal_lm" and "train_samples_per_second" in metrics
-    ):  # none if nothing trained
-        metrics["train_tokens_per_second"] = metrics["train_samples_per_second"] * recipe.objective.block_size
-    if "validation" in examples:
+
+def _write_results(
+    trainer, recipe: PretrainRecipe, run_dir: RunDirectory, metrics: dict, evaluate: bool
+) -> dict:
+    """The final model saved (with its code), its eval metrics and perplexity, samples.txt for a causal LM,
+    loss.png, and metrics.json last."""
+    trainer.save_model()  # model + code + tokenizer into output_dir
+    out, objective = run_dir.path, recipe.objective
+    metrics = {**metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
+    if objective.type == "causal_lm" and "train_samples_per_second" in metrics:  # none if nothing was trained
+        metrics["train_tokens_per_second"] = metrics["train_samples_per_second"] * objective.block_size
+    if evaluate:
         evaluation = _final_evaluation(trainer)
         metrics.update(evaluation)
         # for BERT, eval_loss is MLM + NSP: its perplexity is the masked LM's
-        metrics["perplexity"] = perplexity(evaluation["eval_mlm_loss" if masked else "eval_loss"])
-    if trainer.is_world_process_zero():
-        if recipe.objective.type == "causal_lm":
-            write_text(out / "samples.txt", _samples(trainer.model, tokenizer, recipe))
-        metrics = run_dir.finish(
-            trainer.state.log_history, metrics, title=f"{out.name}: {recipe.objective.type}"
+        metrics["perplexity"] = perplexity(
+            evaluation["eval_mlm_loss" if objective.type != "causal_lm" else "eval_loss"]
         )
-    push_after_training(trainer, out, commit_message=f"hf-recipes pretrain {Path(recipe_name).stem}")
+    if trainer.is_world_process_zero():
+        if objective.type == "causal_lm":
+            write_text(out / "samples.txt", _samples(trainer.model, trainer.processing_class, recipe))
+        metrics = run_dir.finish(trainer.state.log_history, metrics, title=f"{out.name}: {objective.type}")
     return metrics
 
 
@@ -150,22 +146,14 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, run_dir: RunDirectory, a
         # the lazy column, not a one-shot generator: WordPiece training reads the corpus twice, and a generator
         # would first be copied into a list (train_tokenizer)
         tokenizer = tokenizer_from_spec(spec, lambda: train_documents["text"])
-    objective = recipe.objective
-    # Pipelines truncate to this: the longest input the model was trained on.
-    tokenizer.model_max_length = (
-        objective.block_size if objective.type == "causal_lm" else objective.max_seq_length
-    )
+    tokenizer.model_max_length = recipe.objective.length  # pipelines truncate to the longest training input
     return tokenizer
 
 
-def _model_config(recipe: PretrainRecipe, family, tokenizer):
+def _model_config(recipe: PretrainRecipe, tokenizer):
     spec = recipe.model
-    config = build_model_config(family, spec.size, spec.config, tokenizer)
-    length = (
-        recipe.objective.block_size
-        if recipe.objective.type == "causal_lm"
-        else recipe.objective.max_seq_length
-    )
+    config = build_model_config(REGISTRY[spec.type], spec.size, spec.config, tokenizer)
+    length = recipe.objective.length
     # Models with position embeddings take sequences up to their size; recurrent ones have none and read any
     # length.
     positions = getattr(config, "max_position_embeddings", None)

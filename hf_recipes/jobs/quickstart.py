@@ -18,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..hub import write_model_card
+from ..model_card import write_model_card
 from . import transfer
 
 PROBES = [

@@ -15,38 +15,45 @@ A fine-tuning job is a thin loop over one `Task`:
 
 A task is a dataclass: the fields made with `option(...)` are what a user may set (`get_task(name, **options)`,
 a recipe's `task:` section); the other fields are fixed by the registry entry.
+
+What differs between tasks in how a model is trained on them is here too, so that the fine-tuning job has no
+`if` on the kind of task: the TrainingArguments class and defaults, the text a new tokenizer learns from, the
+config fields a model built from scratch takes from it, how the model decodes, and the pictures of the final
+model (a confusion matrix, attention maps).
 """
 
 import dataclasses
 import json
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import numpy as np
-import pyarrow as pa
-from datasets.fingerprint import Hasher
 
 from ..errors import UserError
 
-# problem_type → (AutoModel class, transformers config.problem_type, pipeline task)
-PROBLEM_TYPES: dict[str, tuple[str, str | None, str]] = {
-    "single_label": (
-        "AutoModelForSequenceClassification",
-        "single_label_classification",
-        "text-classification",
-    ),
-    "multi_label": (
-        "AutoModelForSequenceClassification",
-        "multi_label_classification",
-        "text-classification",
-    ),
-    "regression": ("AutoModelForSequenceClassification", "regression", "text-classification"),
-    "token_classification": ("AutoModelForTokenClassification", None, "token-classification"),
-    "question_answering": ("AutoModelForQuestionAnswering", None, "question-answering"),
-    "seq2seq": ("AutoModelForSeq2SeqLM", None, "translation"),
+# problem_type → (AutoModel class, transformers config.problem_type)
+PROBLEM_TYPES: dict[str, tuple[str, str | None]] = {
+    "single_label": ("AutoModelForSequenceClassification", "single_label_classification"),
+    "multi_label": ("AutoModelForSequenceClassification", "multi_label_classification"),
+    "regression": ("AutoModelForSequenceClassification", "regression"),
+    "token_classification": ("AutoModelForTokenClassification", None),
+    "question_answering": ("AutoModelForQuestionAnswering", None),
+    "seq2seq": ("AutoModelForSeq2SeqLM", None),
+}
+
+# Head of a model (its Auto class) → the `transformers.pipeline` task that serves it, also the Hub's pipeline
+# tag; heads without a pipeline get none. A task can name a narrower one (translation for a seq2seq task).
+PIPELINE_TAGS = {
+    "AutoModelForCausalLM": "text-generation",
+    "AutoModelForMaskedLM": "fill-mask",
+    "AutoModelForPreTraining": "fill-mask",
+    "AutoModelForSequenceClassification": "text-classification",
+    "AutoModelForTokenClassification": "token-classification",
+    "AutoModelForQuestionAnswering": "question-answering",
+    "AutoModelForSeq2SeqLM": "text2text-generation",
+    "AutoModel": "feature-extraction",
 }
 
 IGNORE_INDEX = -100  # label id that the losses, the collators and our metrics skip
@@ -76,6 +83,9 @@ class Task:
     greater_is_better: bool = True
     default_max_length: int = 128
 
+    # The model writes its output token by token (seq2seq): evaluation decodes with `generate`.
+    generates: ClassVar[bool] = False
+
     def __post_init__(self):
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"{self.name}: unknown problem_type {self.problem_type!r}")
@@ -95,7 +105,7 @@ class Task:
     @property
     def pipeline_task(self) -> str:
         """The `transformers.pipeline` task that serves the fine-tuned output directory."""
-        return PROBLEM_TYPES[self.problem_type][2]
+        return PIPELINE_TAGS[self.auto_model]
 
     @property
     def num_labels(self) -> int | None:
@@ -150,6 +160,19 @@ class Task:
         else:
             raw = self.load_files(Path(data_dir), cache_dir=cache_dir, splits=wanted)
         return select_splits(raw, wanted, self.name)
+
+    def load_sampled(
+        self, data_dir: str | Path | None, limits: dict[str, int | None], seed: int
+    ) -> datasets.DatasetDict:
+        """The splits named in `limits`, each cut to its limit of random rows (seed `seed`; the release files are
+        often sorted, by label or by source, so the first rows would not do); None keeps a whole split."""
+        raw = self.load(data_dir, splits=list(limits))
+        for split, limit in limits.items():
+            if limit is not None and limit < len(raw[split]):
+                raw[split] = raw[split].shuffle(seed=seed).select(range(limit)).flatten_indices()
+            if len(raw[split]) == 0:
+                raise UserError(f"task {self.name}: the {split} split is empty")
+        return raw
 
     def load_hub(self, *, cache_dir: str | None = None) -> datasets.DatasetDict:
         if self.hub_dataset is None:
@@ -231,14 +254,53 @@ class Task:
         """One JSON-serialisable row per example (inputs, gold, prediction) for a predictions file."""
         raise NotImplementedError
 
+    # ---- training (the fine-tuning job asks; seq2seq tasks answer differently) ----------------------------
+    @property
+    def training_arguments_class(self) -> type:
+        """The TrainingArguments class a recipe's `training` section is checked against and built into."""
+        from transformers import TrainingArguments
+
+        return TrainingArguments
+
+    def training_defaults(self) -> dict[str, Any]:
+        """TrainingArguments this task sets unless the recipe does: the checkpoint it calls best."""
+        return {"metric_for_best_model": self.main_metric, "greater_is_better": self.greater_is_better}
+
+    def train_tokenizer(
+        self,
+        make: Callable[[Callable[[], Iterable[str]]], Any],
+        train: datasets.Dataset,
+        separate: bool = False,
+    ):
+        """A new tokenizer for a model built from scratch: `make(texts)` trains one on the strings `texts()`
+        yields; by default on every text column of the training split. (`separate`: one vocabulary per side of
+        a seq2seq task; the recipe allows it only there.)"""
+        columns = [
+            name for name, feature in train.features.items() if getattr(feature, "dtype", None) == "string"
+        ]
+        if not columns:
+            raise UserError(f"tokenizer: task {self.name} has no text column to train a tokenizer on")
+        return make(lambda: (text for column in columns for text in values(train, column)))
+
+    def config_fields(self, tokenizer, field_names: set[str]) -> dict[str, Any]:
+        """Config fields of a model built from scratch that follow from this task and its tokenizer (beyond
+        the vocabulary size and special tokens every model takes); `field_names` are the family's fields."""
+        return {}
+
+    def configure_model(self, model, args, settings: dict[str, Any], max_length: int) -> None:
+        """Last settings of the model before training (a seq2seq task's GenerationConfig)."""
+
+    def write_pictures(self, out: Path, model, tokenizer, examples, output) -> list[Path]:
+        """Pictures of the final model on the eval examples (`output`: Trainer.predict's), written to `out`."""
+        return []
+
     def describe(self) -> dict[str, Any]:
-        """What a model card or metrics.json wants to say about the task."""
+        """What a model card (hf_recipes.model_card) says about the task."""
         return {
             "task": self.name,
             "problem_type": self.problem_type,
-            "dataset": self.hub_dataset + (f"/{self.hub_config}" if self.hub_config else "")
-            if self.hub_dataset
-            else None,
+            "dataset": self.hub_dataset,
+            "dataset_config": self.hub_config,
             "auto_model": self.auto_model,
             "pipeline": self.pipeline_task,
             "main_metric": self.main_metric,
@@ -280,47 +342,6 @@ def build_task(cls: type[Task], fixed: dict[str, Any], options: dict[str, Any]) 
         listing = ", ".join(allowed) if allowed else "none"
         raise UserError(f"task {fixed.get('name')}: unknown option {unknown[0]!r} (options: {listing})")
     return cls(**fixed, **options)
-
-
-def file_stamp(*paths: Path) -> str:
-    """Identity of files' content for a cache key: path, size and mtime (a changed file is re-read)."""
-    parts = []
-    for path in paths:
-        stat = path.stat()
-        parts.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
-    return "|".join(parts)
-
-
-def cached_dataset(
-    reader: Callable[..., Iterator[dict]],
-    features: datasets.Features,
-    sources: Sequence[Path],
-    cache_dir: str | None,
-    split: str = "train",
-    **kwargs: Any,
-) -> datasets.Dataset:
-    """The rows `reader(**kwargs)` yields from files we parse ourselves, written once as an Arrow file in the
-    datasets cache and memory-mapped from there, like a `load_dataset` result (so `map` caches next to it).
-    The file is keyed on the reader's code, its arguments, the features and the sources' size and mtime: a
-    changed file or reader is read again. (Dataset.from_generator does the same, 5-10x slower: it encodes
-    row by row.) `reader` must be a module-level function."""
-    key = Hasher.hash([reader, kwargs, features.to_dict(), file_stamp(*sources)])
-    root = Path(cache_dir) if cache_dir is not None else Path(datasets.config.HF_DATASETS_CACHE)
-    path = root / "hf_recipes_tasks" / f"{reader.__name__}-{split}-{key}.arrow"
-    if not path.is_file():
-        columns: dict[str, list] = {name: [] for name in features}
-        for row in reader(**kwargs):
-            for name, column in columns.items():
-                column.append(row[name])
-        table = pa.Table.from_pydict(columns, schema=features.arrow_schema)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=10_000)
-        os.replace(partial, path)  # atomic: processes reading the same files never see half a file
-    return datasets.Dataset.from_file(
-        str(path), info=datasets.DatasetInfo(features=features), split=datasets.NamedSplit(split)
-    )
 
 
 def find_dir(data_dir: Path, *candidates: str, must_contain: str) -> Path:

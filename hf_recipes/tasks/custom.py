@@ -23,7 +23,6 @@ empty file, an unparsable cell, a label in validation that training never saw â€
 names the file and the column.
 """
 
-import csv
 import dataclasses
 import functools
 import json
@@ -32,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from datasets.exceptions import DatasetGenerationError
 
 from .. import metrics as M
+from ..data.tables import EXTENSIONS, cached_dataset, read_table
 from ..errors import UserError
-from .base import Task, cached_dataset, option, select_splits, values
+from .base import Task, option, select_splits, values
 from .glue import SequenceClassificationTask
 from .ner import TokenClassificationTask
 from .qa import SQUAD_FEATURES, QuestionAnsweringTask, read_squad
@@ -53,65 +52,11 @@ _TASK_TYPE_ALIASES = {
     "question-answering": "question_answering",
     "qa": "question_answering",
 }
-EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl")
 _SPLIT_STEMS = {"train": ("train",), "validation": ("validation", "valid", "dev", "val"), "test": ("test",)}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Reading files
-
-
-def _check_not_empty(path: Path) -> None:
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    with path.open("rb") as handle:
-        head = handle.read(1 << 16)
-    if not head.strip() and path.stat().st_size <= len(head):
-        raise UserError(f"{path}: the file is empty (expected a header line and rows)")
-
-
-def read_table(path: Path, cache_dir: str | None) -> datasets.Dataset:
-    """One file â†’ a Dataset (cached as Arrow by datasets). CSV/TSV cells stay strings."""
-    _check_not_empty(path)
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        delimiter = "\t" if suffix == ".tsv" else ","
-        quoting = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-            header = next(reader, [])
-            if next((row for row in reader if any(cell.strip() for cell in row)), None) is None:
-                raise UserError(f"{path}: no rows, only the header {delimiter.join(header)!r}")
-        if len(set(header)) != len(header):
-            duplicate = next(name for name in header if header.count(name) > 1)
-            raise UserError(f"{path}: column {duplicate!r} appears twice in the header")
-        builder = "csv"
-        kwargs: dict[str, Any] = dict(
-            sep=delimiter,
-            quoting=quoting,
-            encoding="utf-8-sig",
-            keep_default_na=False,
-            features=datasets.Features({name: datasets.Value("string") for name in header}),
-        )
-    elif suffix in (".json", ".jsonl"):
-        builder, kwargs = "json", {}
-    else:
-        raise UserError(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(EXTENSIONS)}"
-        )
-    try:
-        table = datasets.load_dataset(
-            builder, data_files={"data": str(path)}, split="data", cache_dir=cache_dir, **kwargs
-        )
-    except (DatasetGenerationError, ValueError, OSError) as error:
-        cause = error.__cause__ or error
-        if "corresponds to no data" in str(cause):  # e.g. a JSON file holding []
-            raise UserError(f"{path}: no rows") from None
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise UserError(f"{path}: could not be read as {builder.upper()}: {first}") from None
-    if len(table) == 0:
-        raise UserError(f"{path}: no rows (only a header?)")
-    return table
 
 
 def _require_columns(table: datasets.Dataset, path: Path, wanted: dict[str, str]) -> None:

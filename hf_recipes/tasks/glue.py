@@ -3,14 +3,13 @@
 `SequenceClassificationTask` turns one or two text columns plus a label column into model inputs for any
 `AutoModelForSequenceClassification` head (single-label, multi-label or regression). `GlueTask` adds the
 GLUE readers — the Hub's `nyu-mll/glue`, or the original release TSVs under `<data_dir>/glue/<Folder>/` —
-and GLUE's metric for each task. The files are read with the csv module and `QUOTE_NONE` (they hold
-unbalanced `"`) and `utf-8-sig` (MRPC starts with a BOM); CoLA's train/dev files have no header.
+and GLUE's metric for each task. The files are read as every TSV is (hf_recipes.data.tables: quotes are text,
+MRPC's byte-order mark is skipped); CoLA's train/dev files have no header.
 
 Splits and schema match the Hub dataset: `sentence` (or a pair such as `sentence1`/`sentence2`), `label`
 (a ClassLabel, or a float for STS-B), `idx`; test splits carry label -1, as on the Hub.
 """
 
-import csv
 import dataclasses
 import functools
 from collections.abc import Iterator, Sequence
@@ -21,8 +20,9 @@ import datasets
 import numpy as np
 
 from .. import metrics as M
+from ..data.tables import cached_dataset, header, read_rows
 from ..errors import UserError
-from .base import Task, build_task, cached_dataset, find_dir, logits_of
+from .base import Task, build_task, find_dir, logits_of
 
 # ---------------------------------------------------------------------------------------------------------
 # Generic sequence classification
@@ -103,6 +103,20 @@ class SequenceClassificationTask(Task):
         predictions = self.decode(logits_of(eval_pred.predictions))
         references = np.asarray(eval_pred.label_ids)
         return self.scores(predictions, references)
+
+    def write_pictures(self, out: Path, model, tokenizer, examples, output) -> list[Path]:
+        """confusion_matrix.png for single-label tasks."""
+        if self.problem_type != "single_label":
+            return []
+        from ..plots import plot_confusion_matrix
+
+        predicted = logits_of(output.predictions).argmax(-1)
+        title = f"{out.name}: {self.name} ({self.eval_split})"
+        return [
+            plot_confusion_matrix(
+                output.label_ids, predicted, self.label_names, out / "confusion_matrix.png", title
+            )
+        ]
 
     def predictions(self, examples, features, raw_predictions, *, tokenizer=None) -> list[dict[str, Any]]:
         logits = logits_of(raw_predictions)
@@ -218,37 +232,30 @@ def read_glue_tsv(
     """Rows of a GLUE TSV in the Hub schema. Labels: an index ("0"/"1"), a label name ("entailment"),
     a float (STS-B); a row without one (the test files) gets -1. Rows too short for the needed fields are
     skipped (QQP's train file has a few), as the Hub's converter did."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(
-            handle,
-            fieldnames=list(fieldnames) if fieldnames else None,
-            delimiter="\t",
-            quoting=csv.QUOTE_NONE,
-        )
-        header = reader.fieldnames or []
-        missing = [c for c in text_columns.values() if c not in header]
-        if missing:
-            raise UserError(f"{path}: no column {missing[0]!r} in the header (found: {', '.join(header)})")
-        labelled = label_column is not None and label_column in header
-        index = {name: i for i, name in enumerate(label_names or ())}
-        for idx, row in enumerate(reader):
-            texts = {out: row.get(column) for out, column in text_columns.items()}
-            if any(text is None for text in texts.values()):
-                continue
-            label: float | int = -1
-            value = (row.get(label_column) or "").strip() if labelled else ""
-            if value:
-                if label_names is None:
-                    label = float(value)
-                elif value in index:
-                    label = index[value]
-                elif value.lstrip("-").isdigit() and 0 <= int(value) < len(index):
-                    label = int(value)
-                else:
-                    raise UserError(
-                        f"{path}: row {idx + 1} has label {value!r}, expected one of {', '.join(index)}"
-                    )
-            yield {**texts, "label": label, "idx": idx}
+    columns = list(fieldnames) if fieldnames else header(path)
+    missing = [c for c in text_columns.values() if c not in columns]
+    if missing:
+        raise UserError(f"{path}: no column {missing[0]!r} in the header (found: {', '.join(columns)})")
+    labelled = label_column is not None and label_column in columns
+    index = {name: i for i, name in enumerate(label_names or ())}
+    for idx, row in enumerate(read_rows(path, fieldnames=fieldnames)):
+        texts = {out: row.get(column) for out, column in text_columns.items()}
+        if any(text is None for text in texts.values()):
+            continue
+        label: float | int = -1
+        value = (row.get(label_column) or "").strip() if labelled else ""
+        if value:
+            if label_names is None:
+                label = float(value)
+            elif value in index:
+                label = index[value]
+            elif value.lstrip("-").isdigit() and 0 <= int(value) < len(index):
+                label = int(value)
+            else:
+                raise UserError(
+                    f"{path}: row {idx + 1} has label {value!r}, expected one of {', '.join(index)}"
+                )
+        yield {**texts, "label": label, "idx": idx}
 
 
 @dataclasses.dataclass(kw_only=True)

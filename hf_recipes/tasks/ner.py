@@ -20,12 +20,12 @@ import datasets
 import numpy as np
 
 from .. import metrics as M
+from ..data.tables import cached_dataset
 from ..errors import UserError
 from .base import (
     IGNORE_INDEX,
     Task,
     build_task,
-    cached_dataset,
     check_pad_token,
     find_dir,
     logits_of,

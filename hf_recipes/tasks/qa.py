@@ -27,11 +27,11 @@ import numpy as np
 import pyarrow as pa
 
 from .. import metrics as M
+from ..data.tables import cached_dataset
 from ..errors import UserError
 from .base import (
     Task,
     build_task,
-    cached_dataset,
     find_dir,
     option,
     require_fast_tokenizer,

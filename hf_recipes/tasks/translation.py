@@ -14,18 +14,31 @@ present. The Hub copy for users with network is bentrevett/multi30k (columns `en
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import numpy as np
 
 from .. import metrics as M
+from ..data.tables import cached_dataset
+from ..data.tokenization import append_eos, seq2seq_tokenizer
 from ..errors import UserError
-from .base import IGNORE_INDEX, Task, build_task, cached_dataset, check_pad_token, find_dir, option, values
+from .base import IGNORE_INDEX, Task, build_task, check_pad_token, find_dir, option, values
 
 LANGUAGES = ("en", "de")
+# Validation sentences whose cross-attention a translation run draws (attention_<i>.png).
+ATTENTION_PICTURES = 3
+# Config fields that name the source and the target vocabulary of an encoder-decoder with separate
+# vocabularies: (source, target), by the first field the config class has. Our Transformer counts its target
+# vocabulary in vocab_size (as Marian and BART), our RNN its source vocabulary (the encoder's, shared by every
+# head); Marian names its target side decoder_vocab_size.
+VOCABULARY_FIELDS = {
+    "encoder_vocab_size": ("encoder_vocab_size", "vocab_size"),
+    "target_vocab_size": ("vocab_size", "target_vocab_size"),
+    "decoder_vocab_size": ("vocab_size", "decoder_vocab_size"),
+}
 MULTI30K_FILES = {
     "train": "train",
     "validation": "val",
@@ -89,6 +102,7 @@ class TranslationTask(Task):
 
     problem_type: str = "seq2seq"
     main_metric: str = "bleu"
+    generates: ClassVar[bool] = True
     source_lang: str = option("de", "language of the source column")
     target_lang: str = option("en", "language of the target column")
     source_prefix: str = option(
@@ -103,6 +117,68 @@ class TranslationTask(Task):
                 raise UserError(f"task {self.name}: {field} {lang!r} is not one of {', '.join(LANGUAGES)}")
         if self.source_lang == self.target_lang:
             raise UserError(f"task {self.name}: source_lang and target_lang are both {self.source_lang!r}")
+
+    @property
+    def pipeline_task(self) -> str:
+        return "translation"
+
+    # ---- training: Seq2SeqTrainer, generation, a tokenizer that ends every sequence -------------------------
+    @property
+    def training_arguments_class(self) -> type:
+        from transformers import Seq2SeqTrainingArguments
+
+        return Seq2SeqTrainingArguments
+
+    def training_defaults(self) -> dict[str, Any]:
+        return {**super().training_defaults(), "predict_with_generate": True}
+
+    def train_tokenizer(
+        self,
+        make: Callable[[Callable[[], Iterable[str]]], Any],
+        train: datasets.Dataset,
+        separate: bool = False,
+    ):
+        """Trained on the source and target sentences, jointly or (`separate`) one per side; either way every
+        sequence ends with end-of-sequence, so that the decoder learns to stop."""
+        source, target = values(train, self.source_lang), values(train, self.target_lang)
+        if not separate:
+            return append_eos(make(lambda: source + target))
+        return seq2seq_tokenizer(append_eos(make(lambda: source)), append_eos(make(lambda: target)))
+
+    def config_fields(self, tokenizer, field_names: set[str]) -> dict[str, Any]:
+        """The decoder starts from the tokenizer's bos token (eos when it has none); a tokenizer with two
+        vocabularies sizes the source and target embeddings apart (and they cannot be one shared matrix)."""
+        fields: dict[str, Any] = {}
+        if "decoder_start_token_id" in field_names:
+            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+            fields["decoder_start_token_id"] = start
+        target_size = getattr(tokenizer, "target_vocab_size", None)  # HfrSeq2SeqTokenizer
+        if target_size is not None:
+            names = next((VOCABULARY_FIELDS[f] for f in VOCABULARY_FIELDS if f in field_names), None)
+            if names is None:
+                raise UserError(
+                    "tokenizer.separate_vocabularies: this model has one vocabulary for source and target (its "
+                    f"config has none of {', '.join(VOCABULARY_FIELDS)}); use a joint vocabulary"
+                )
+            fields.update({names[0]: len(tokenizer), names[1]: target_size})
+        return fields
+
+    def configure_model(self, model, args, settings: dict[str, Any], max_length: int) -> None:
+        """Evaluation (predict_with_generate), the pipelines and `hf-recipes attention` all decode with the
+        saved GenerationConfig: the recipe's `generation` settings, and the evaluation's length limit rather than
+        transformers' default of 20 tokens."""
+        if args.generation_max_length is None:
+            args.generation_max_length = self.max_target_length or max_length
+        if not {"max_length", "max_new_tokens"} & set(settings):
+            model.generation_config.max_length = args.generation_max_length
+        model.generation_config.update(**settings)
+
+    def write_pictures(self, out: Path, model, tokenizer, examples, output) -> list[Path]:
+        """attention_<i>.png: the cross-attention of the final model on the first validation sentences."""
+        from ..evaluation.attention import write_attention_pictures
+
+        sources = values(examples.select(range(min(ATTENTION_PICTURES, len(examples)))), self.source_lang)
+        return write_attention_pictures(model, tokenizer, sources, out)
 
     def preprocess(self, tokenizer, max_length: int | None = None, *, split: str = "train"):
         max_length = max_length or self.default_max_length

@@ -69,8 +69,8 @@ class WordOrderTask(SequenceClassificationTask):
         splits: Sequence[str] | None = None,
     ) -> datasets.DatasetDict:
         """Built from the corpus that ships with Python, whatever `data_dir` says (there are no files)."""
+        from ..config import DataSpec
         from ..data.loading import load_documents
-        from ..recipe import DataSpec
 
         spec = DataSpec(builtin="python_reference", validation_fraction=self.validation_fraction)
         documents = load_documents(spec, None)

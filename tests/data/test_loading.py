@@ -6,9 +6,10 @@ import time
 
 import pytest
 
+from hf_recipes.config import DataSpec, HubSource, LocalSource
 from hf_recipes.data.loading import load_documents
 from hf_recipes.errors import UserError
-from hf_recipes.recipe import DataSpec, HubSource, LocalSource, load_pretrain_recipe
+from tests.helpers import pretrain_recipe
 
 ARTICLES = [
     " = First = \n",
@@ -65,7 +66,7 @@ def test_files_of_different_layouts_mix_in_one_split(tmp_path):
     file read its own way; the recipe's YAML form parses to the same spec."""
     (tmp_path / "wiki.txt").write_text("".join(ARTICLES))
     (tmp_path / "task.tsv").write_text('sentence\tlabel\na "quoted start\t1\nplain row\t0\n')
-    recipe, _ = load_pretrain_recipe(
+    recipe, _ = pretrain_recipe(
         "bert_mlm_nsp_wikitext",
         [
             "data.hub=null",
@@ -82,7 +83,7 @@ def test_files_of_different_layouts_mix_in_one_split(tmp_path):
         'a "quoted start\nplain row',  # one document: the whole column, a row a line
     ]
     with pytest.raises(UserError, match=r"data.local.train\[1\].document_boundary: expected one of"):
-        load_pretrain_recipe(
+        pretrain_recipe(
             "bert_mlm_nsp_wikitext", ["data.local.train=[wiki.txt, {path: t, document_boundary: x}]"]
         )
 
@@ -164,7 +165,7 @@ def test_the_builtin_corpus_needs_no_files():
 def test_the_offline_pretraining_corpus_pools_every_training_text_and_no_dev_sentence(shared_data):
     """bert_mlm_offline reads each source its own way (text files, TSV columns) from the real data, and
     keeps the fine-tuning tasks' dev sentences out of the pretraining."""
-    recipe, _ = load_pretrain_recipe("bert_mlm_offline", data_dir=str(shared_data))
+    recipe, _ = pretrain_recipe("bert_mlm_offline", data_dir=str(shared_data))
     documents = load_documents(recipe.data, str(shared_data))
     train = "\n".join(texts(documents["train"]))
     for source, line in [

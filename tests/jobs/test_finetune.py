@@ -24,14 +24,15 @@ from sklearn.metrics import matthews_corrcoef
 
 import hf_recipes  # noqa: F401  (registers our model families with the AutoClasses)
 from hf_recipes.cli import main as cli
+from hf_recipes.config import RECIPES_DIR
 from hf_recipes.data.tokenization import train_tokenizer
 from hf_recipes.errors import UserError
 from hf_recipes.jobs.finetune import run
 from hf_recipes.models.bert import HfrBertConfig
 from hf_recipes.models.gpt import HfrGPTConfig
 from hf_recipes.models.transformer import HfrTransformerConfig
-from hf_recipes.recipe import RECIPES_DIR, load_finetune_recipe
 from tests.conftest import SHARED_DATA
+from tests.helpers import finetune_recipe
 
 STEPS = 40
 FAST = [
@@ -183,8 +184,8 @@ def test_cola_single_label_end_to_end(bert_checkpoint, tmp_path):
     assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
 
     # The saved recipe runs the same job again.
-    again, _ = load_finetune_recipe(str(out / "recipe.yaml"))
-    original, _ = load_finetune_recipe(
+    again, _ = finetune_recipe(str(out / "recipe.yaml"))
+    original, _ = finetune_recipe(
         "cola",
         [*FAST, "data.max_eval_samples=128"],
         model=str(bert_checkpoint),
@@ -542,7 +543,7 @@ SHIPPED = sorted(RECIPES_DIR.glob("finetune/*.yaml"))
 def test_every_shipped_recipe_and_variant_validates(path):
     variants = yaml.safe_load(path.read_text()).get("variants") or {None: None}
     for variant in variants:
-        recipe, resolved = load_finetune_recipe(str(path), [f"variant={variant}"] if variant else [])
+        recipe, resolved = finetune_recipe(str(path), [f"variant={variant}"] if variant else [])
         # a checkpoint to fine-tune, or a model type built from a config (the multi30k recipes)
         assert (
             recipe.training and (recipe.model.name_or_path or recipe.model.type) and resolved["task"]["name"]

@@ -6,11 +6,11 @@ import torch
 import transformers
 
 import hf_recipes  # noqa: F401  (registers our model families with the AutoClasses)
+from hf_recipes.checkpoints import build_model_config
 from hf_recipes.cli import main as cli
 from hf_recipes.data.tokenization import append_eos, train_tokenizer
 from hf_recipes.errors import UserError
 from hf_recipes.jobs import generate
-from hf_recipes.jobs.common import build_model_config
 from hf_recipes.models import REGISTRY
 from hf_recipes.models.gpt import HfrGPTConfig
 

@@ -13,10 +13,11 @@ import transformers
 from safetensors.torch import load_file
 
 import hf_recipes  # noqa: F401
+from hf_recipes.config import RECIPES_DIR
 from hf_recipes.errors import UserError
 from hf_recipes.jobs.pretrain import run
-from hf_recipes.recipe import RECIPES_DIR, load_pretrain_recipe
 from hf_recipes.runs import recipe_differences
+from tests.helpers import pretrain_recipe
 
 # The tiny variants with a constant lr and no warmup, so that a few dozen steps visibly learn.
 CHAR_GPT = [
@@ -94,8 +95,8 @@ def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path):
     assert loss < math.log(len(tokenizer))  # better than uniform: the trained weights were saved
 
     # The saved recipe re-runs the same job.
-    again, _ = load_pretrain_recipe(str(out / "recipe.yaml"))
-    original, _ = load_pretrain_recipe(
+    again, _ = pretrain_recipe(str(out / "recipe.yaml"))
+    original, _ = pretrain_recipe(
         "char_gpt_shakespeare", overrides, data_dir=str(shared_data), output_dir=str(out)
     )
     assert again == original
@@ -274,13 +275,13 @@ def test_two_cpu_processes_under_accelerate_launch_write_a_checkpoint(shared_dat
 
 def test_dupe_factor_repeats_the_training_split_only(shared_data, tmp_path):
     """More pairings of the training corpus are more training data; the evaluation split is built once."""
+    from hf_recipes.checkpoints import tokenizer_from_spec
     from hf_recipes.data.loading import load_documents
-    from hf_recipes.jobs.common import tokenizer_from_spec
     from hf_recipes.jobs.pretrain import _examples
 
     def recipe_with(dupe_factor):
         overrides = ["variant=tiny", f"objective.dupe_factor={dupe_factor}", "data.max_eval_samples=null"]
-        return load_pretrain_recipe("bert_mlm_nsp_wikitext", overrides, data_dir=str(shared_data))[0]
+        return pretrain_recipe("bert_mlm_nsp_wikitext", overrides, data_dir=str(shared_data))[0]
 
     single = recipe_with(1)
     documents = load_documents(single.data, single.data_dir)

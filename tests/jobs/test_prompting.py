@@ -17,11 +17,16 @@ import yaml
 import hf_recipes  # noqa: F401  (registers our model families with the AutoClasses)
 from hf_recipes.cli import main as cli
 from hf_recipes.errors import UserError
+from hf_recipes.evaluation.prompting import (
+    PromptEncoder,
+    evaluate_prompting,
+    prompt_format,
+    score_continuations,
+)
 from hf_recipes.jobs import pretrain
 from hf_recipes.jobs.prompt import run
 from hf_recipes.models.gpt import HfrGPTConfig
 from hf_recipes.tasks import get_task
-from hf_recipes.tasks.prompting import PromptEncoder, evaluate_prompting, prompt_format, score_continuations
 
 datasets.disable_progress_bars()
 

@@ -10,11 +10,13 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
+from hf_recipes.config import TransferRecipe, flatten
 from hf_recipes.data.loading import load_documents
 from hf_recipes.errors import UserError
 from hf_recipes.jobs import transfer
-from hf_recipes.recipe import load_pretrain_recipe
+from hf_recipes.resolve import resolve, task_of
 from tests.conftest import REPO
+from tests.helpers import pretrain_recipe
 
 datasets.disable_progress_bars()
 
@@ -243,19 +245,19 @@ def test_an_unknown_task_is_one_line(tmp_path):
 def test_task_adaptive_pretraining_reads_the_training_sentences_and_no_dev_one(shared_data):
     """recipes/transfer/sst2_tapt.yaml: WikiText-2 plus SST-2's training sentences (labels dropped) make the
     pretraining corpus; no dev sentence gets in."""
-    recipe, *_ = transfer.load_transfer_recipe("sst2_tapt", data_dir=str(shared_data))
+    recipe = resolve(TransferRecipe, "sst2_tapt", data_dir=str(shared_data)).recipe
     # its outputs do not land on the WikiText-only sst2 comparison's
     assert recipe.output_dir == "outputs/transfer/sst2_tapt"
-    assert transfer.load_transfer_recipe("sst2")[0].output_dir == "outputs/transfer/sst2"
-    pretraining, _ = load_pretrain_recipe(
-        recipe.pretrain_recipe, transfer.flatten(recipe.pretrain), data_dir=str(shared_data)
+    assert resolve(TransferRecipe, "sst2").recipe.output_dir == "outputs/transfer/sst2"
+    pretraining, _ = pretrain_recipe(
+        recipe.pretrain_recipe, flatten(recipe.pretrain), data_dir=str(shared_data)
     )
     documents = load_documents(pretraining.data, str(shared_data))
     train = documents["train"]["text"][:]
     wiki = documents["validation"]["text"][:]
     assert len(wiki) > 50 and all("\t" not in document for document in train)  # no label column
     sst_lines = train[-1].splitlines()  # the TSV is one document, a row a line
-    task = transfer.finetune_task({"name": "sst2"})
+    task = task_of({"name": "sst2"})
     splits = task.load(str(shared_data))
     assert sst_lines == splits["train"]["sentence"][:]  # every row, in order, quotes as written
     assert len(train) > 2 and train[0].startswith("= Homarus gammarus =")  # WikiText, then the task's text

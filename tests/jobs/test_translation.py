@@ -18,12 +18,11 @@ import hf_recipes  # noqa: F401  (registers our model families with the AutoClas
 from hf_recipes.checkpoints import load_tokenizer
 from hf_recipes.cli import main as cli
 from hf_recipes.errors import UserError
+from hf_recipes.evaluation.attention import cross_attention
 from hf_recipes.jobs import evaluate, pretrain
-from hf_recipes.jobs.attention import cross_attention
 from hf_recipes.jobs.finetune import run
-from hf_recipes.recipe import load_finetune_recipe
 from tests.conftest import SHARED_DATA
-from tests.helpers import run_without_hf_recipes
+from tests.helpers import finetune_recipe, run_without_hf_recipes
 
 FAST = [
     "variant=tiny",
@@ -191,7 +190,7 @@ def test_english_to_german_with_lstm_and_luong_attention(shared_data, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert (config["cell"], config["attention"], config["input_feeding"]) == ("lstm", "general", True)
     # the preset names the same direction
-    recipe, _ = load_finetune_recipe("multi30k_lstm_attention", ["task.name=multi30k_en_de"])
+    recipe, _ = finetune_recipe("multi30k_lstm_attention", ["task.name=multi30k_en_de"])
     assert (recipe.task["name"], recipe.model.type) == ("multi30k_en_de", "hfr_rnn")
 
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(out)  # one Bahdanau/Luong head: one panel
@@ -384,7 +383,7 @@ def recipe_file(tmp_path, **sections) -> str:
 def test_recipe_mistakes_are_one_line(tmp_path, sections, overrides, expected):
     path = recipe_file(tmp_path, **sections)
     with pytest.raises(UserError) as raised:
-        load_finetune_recipe(path, overrides)
+        finetune_recipe(path, overrides)
     message = str(raised.value)
     assert message.startswith(f"{path}: ") and expected in message and "\n" not in message, message
 
@@ -411,14 +410,14 @@ def test_mistakes_found_by_the_job_create_nothing(shared_data, tmp_path, overrid
 def test_model_replaces_a_model_built_from_a_config(tmp_path):
     """--model on a from-config recipe fine-tunes that checkpoint instead: the recipe's type, size, config and
     tokenizer described the model it replaces."""
-    recipe, resolved = load_finetune_recipe("multi30k_transformer", ["variant=small"], model="outputs/mine")
+    recipe, resolved = finetune_recipe("multi30k_transformer", ["variant=small"], model="outputs/mine")
     assert recipe.model.name_or_path == "outputs/mine" and recipe.model.type is None
     assert recipe.tokenizer is None and "tokenizer" not in resolved and recipe.model.config == {}
     assert recipe.generation["num_beams"] == 5 and recipe.max_train_minutes == 8
 
 
 def test_make_finetune_task_multi30k_is_the_transformer():
-    recipe, _ = load_finetune_recipe("multi30k")
+    recipe, _ = finetune_recipe("multi30k")
     assert (recipe.task["name"], recipe.model.type, recipe.model.size) == (
         "multi30k",
         "hfr_transformer",

@@ -3,7 +3,7 @@
 import pytest
 
 from hf_recipes.errors import UserError
-from hf_recipes.tasks import PROBLEM_TYPES, Task, get_task, task_names
+from hf_recipes.tasks import Task, get_task, task_names
 
 EXPECTED = {
     "sst2": ("single_label", "AutoModelForSequenceClassification", "accuracy"),
@@ -24,7 +24,9 @@ def test_builtin_tasks(name):
     assert isinstance(task, Task) and task.name == name
     assert (task.problem_type, task.auto_model, task.main_metric) == EXPECTED[name]
     assert task.hub_dataset  # the real Hub path stays, even though the tests cannot reach it
-    assert task.pipeline_task == PROBLEM_TYPES[task.problem_type][2]
+    pipelines = {"token_classification": "token-classification", "question_answering": "question-answering"}
+    expected = pipelines.get(task.problem_type, "translation" if task.generates else "text-classification")
+    assert task.pipeline_task == expected
     assert task.describe()["task"] == name
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from hf_recipes.data.loading import load_documents
 from hf_recipes.errors import UserError
-from hf_recipes.recipe import load_finetune_recipe, load_pretrain_recipe
 from hf_recipes.tasks import get_task
 from hf_recipes.tasks.word_order import shuffle_window
+from tests import helpers
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def test_the_splits_are_balanced_pairs_that_differ_in_order_only(splits, local):
 def test_validation_sentences_are_held_out_from_the_quickstart_pretraining(splits):
     """The task's validation topics are exactly the pretraining's validation topics (same fraction, same
     order): no evaluation sentence was seen, even unlabelled, by the quickstart's BERT."""
-    pretrain_recipe, _ = load_pretrain_recipe("quickstart")
-    finetune_recipe, _ = load_finetune_recipe("word_order")
+    pretrain_recipe, _ = helpers.pretrain_recipe("quickstart")
+    finetune_recipe, _ = helpers.finetune_recipe("word_order")
     assert finetune_recipe.task["validation_fraction"] == pretrain_recipe.data.validation_fraction
     documents = load_documents(pretrain_recipe.data, None)
     # the task's sentences have single spaces between words; the reference text has some double ones

@@ -1,0 +1,174 @@
+"""The pretraining recipe (recipes/pretrain/*.yaml): objective, model, tokenizer, data, training, samples.
+
+Its `data` section and tokenizer spec serve the other recipes too (a fine-tuning recipe's tokenizer for a model
+built from a config, the corpora of the built-in tasks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from ..errors import UserError
+from .base import Recipe
+
+
+@dataclass
+class ModelSpec:
+    """Which architecture, at which size, with which config fields."""
+
+    type: str  # a registered model_type (`hf-recipes models`), e.g. hfr_bert
+    size: str | None = None  # a named preset of the family (e.g. tiny, mini, base); `config` goes on top
+    config: dict[str, Any] = field(default_factory=dict)  # fields of the family's config class
+
+
+@dataclass
+class TokenizerSpec:
+    """Train a tokenizer on the recipe's corpus, or load an existing one (a directory or a Hub id)."""
+
+    train: Literal["wordpiece", "bpe", "char", "unigram"] | None = None
+    name_or_path: str | None = None
+    vocab_size: int = 8000
+    lowercase: bool | None = None  # None: the kind's usual choice (True for wordpiece, as bert-base-uncased)
+    min_frequency: int = 2
+    special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token, e.g. {unk_token: "<unk>"}
+
+
+@dataclass
+class HubSource:
+    """A dataset on the Hugging Face Hub (for users with network)."""
+
+    path: str  # e.g. Salesforce/wikitext
+    name: str | None = None  # the dataset config, e.g. wikitext-2-v1
+    splits: dict[str, str] = field(
+        default_factory=dict
+    )  # our split -> the Hub's split, e.g. train: validation
+
+
+@dataclass
+class LocalSource:
+    """One local file read its own way, for a corpus mixed from files of different layouts, e.g. WikiText's
+    articles plus the sentence column of a GLUE TSV: `{path: glue/SST-2/train.tsv, text_column: sentence,
+    document_boundary: file}`. Unset fields take the `data` section's values."""
+
+    path: str
+    text_column: str | None = None
+    document_boundary: Literal["blank_line", "title", "row", "file"] | None = None
+
+
+@dataclass
+class DataSpec:
+    """Where the text comes from and how it divides into documents.
+
+    With `--data-dir` (or when `hub` is unset) the `local` files are read: paths relative to the data
+    directory (else to the working directory): tables by extension (.jsonl/.json, .csv/.tsv, .parquet), any
+    other UTF-8 file as plain text (.txt, or e.g. Multi30k's train.en).
+    Without it the `hub` dataset is loaded. A `builtin` corpus needs neither (it ships with Python).
+    """
+
+    # python_reference: the Python Language Reference (pydoc_data), one document per topic, prose only.
+    builtin: Literal["python_reference"] | None = None
+    hub: HubSource | None = None
+    local: dict[str, str | list[str | LocalSource]] = field(default_factory=dict)  # split -> file(s)
+    text_column: str = "text"
+    # blank_line: documents separated by empty lines (BERT's input format); title: a line matching
+    # `title_pattern` starts a document (WikiText's " = Title = "); row: one document per line/row;
+    # file: one document per file.
+    document_boundary: Literal["blank_line", "title", "row", "file"] = "blank_line"
+    title_pattern: str = r"^ = [^=].* = $"
+    # With no validation split, the last `validation_fraction` of the training text becomes validation
+    # (nanoGPT's first 90% / last 10% of tinyshakespeare).
+    validation_fraction: float | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    num_proc: int | None = None  # datasets.map workers
+
+
+@dataclass
+class CausalLMObjective:
+    """Next-token prediction on blocks of `block_size` tokens cut from the concatenated documents."""
+
+    type: Literal["causal_lm"]
+    block_size: int = 128
+    # Restart position_ids at each document inside a block, which also keeps attention inside it.
+    document_attention: bool = False
+
+    head: ClassVar[str] = "AutoModelForCausalLM"  # the head (Auto class) this objective trains
+
+    @property
+    def length(self) -> int:
+        """Tokens per training example."""
+        return self.block_size
+
+
+@dataclass
+class MaskedLMObjective:
+    """BERT pretraining (section 3.1, appendix A.2): masked LM, plus next-sentence prediction for mlm_nsp
+    (segment B is the actual next segment or, half the time, a random one, as in the paper)."""
+
+    type: Literal["mlm_nsp", "mlm"]
+    max_seq_length: int = 128
+    short_seq_prob: float = 0.1  # share of instances with a shorter random target length
+    mlm_probability: float = 0.15
+    whole_word_mask: bool = False
+    dupe_factor: int = 1  # instance-building passes over the training corpus, each with a different pairing
+    split_sentences: bool = True  # cut lines into sentences (off for one-sentence-per-line corpora)
+    drop_pattern: str | None = None  # lines matching it are not text (e.g. WikiText's headings)
+
+    @property
+    def head(self) -> str:
+        """The head (Auto class) this objective trains."""
+        return "AutoModelForPreTraining" if self.type == "mlm_nsp" else "AutoModelForMaskedLM"
+
+    @property
+    def length(self) -> int:
+        """Tokens per training example."""
+        return self.max_seq_length
+
+
+@dataclass
+class SamplesSpec:
+    """Text generated at the end of a causal-LM run and saved as samples.txt."""
+
+    count: int = 3
+    max_new_tokens: int = 200
+    prompt: str = ""
+    temperature: float = 0.8
+    top_k: int | None = 200
+
+
+@dataclass
+class PretrainRecipe(Recipe):
+    """Self-supervised pretraining (`hf-recipes pretrain`, recipes/pretrain/)."""
+
+    kind: ClassVar[str] = "pretrain"
+
+    objective: CausalLMObjective | MaskedLMObjective
+    model: ModelSpec
+    tokenizer: TokenizerSpec
+    data: DataSpec
+    output_dir: str
+    training: dict[str, Any] = field(default_factory=dict)  # transformers.TrainingArguments fields
+    samples: SamplesSpec = field(default_factory=SamplesSpec)
+    description: str = ""
+    data_dir: str | None = None  # set by --data-dir
+
+    def check(self, source: str, data: dict[str, Any]) -> None:
+        super().check(source, data)
+        if (self.tokenizer.train is None) == (self.tokenizer.name_or_path is None):
+            raise UserError(f"{source}: tokenizer: set exactly one of `train` (a kind) or `name_or_path`")
+        if self.data.builtin is None and self.data.hub is None and not self.data.local:
+            raise UserError(f"{source}: data: set `hub` (a Hub dataset), `local` (files) or `builtin`")
+
+
+__all__ = [
+    "CausalLMObjective",
+    "DataSpec",
+    "HubSource",
+    "LocalSource",
+    "MaskedLMObjective",
+    "ModelSpec",
+    "PretrainRecipe",
+    "SamplesSpec",
+    "TokenizerSpec",
+]
