@@ -293,11 +293,16 @@ def model_for_task(spec, task, config):
         ) from None
 
 
-def input_length(requested: int | None, task, config, tokenizer, name: str) -> int:
-    """data.max_length, or the task's default capped at what the model can take (its position embeddings and
-    the tokenizer's model_max_length, which is a huge number when unset)."""
+def context_length(config, tokenizer) -> int | None:
+    """The longest input a model takes: its position embeddings, or the tokenizer's model_max_length when that
+    is smaller (unset, it is a huge number); None for a model without either limit (a recurrent one)."""
     limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length]
-    limit = min((value for value in limits if isinstance(value, int) and value < 1_000_000), default=None)
+    return min((value for value in limits if isinstance(value, int) and 0 < value < 1_000_000), default=None)
+
+
+def input_length(requested: int | None, task, config, tokenizer, name: str) -> int:
+    """data.max_length, or the task's default capped at what the model can take (`context_length`)."""
+    limit = context_length(config, tokenizer)
     if requested is not None:
         if limit is not None and requested > limit:
             raise UserError(f"data.max_length: {requested} tokens exceed the {limit} that {name} takes")
@@ -317,6 +322,7 @@ __all__ = [
     "build_model_config",
     "check_checkpoint",
     "checkpoint_for_task",
+    "context_length",
     "first_line",
     "input_length",
     "is_local",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,15 +31,7 @@ def plot_loss(log_history: list[dict], path: Path, title: str) -> Path | None:
         axes.annotate(
             f"best {best:.3f}", (best_step, best), textcoords="offset points", xytext=(0, 8), ha="center"
         )
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("loss")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _finish(figure, axes, path, "optimizer step", "loss", title)
 
 
 def plot_confusion_matrix(
@@ -137,10 +130,18 @@ def plot_transfer(report: dict, path: Path) -> Path:
             rate = report[init].get("learning_rate")
             label = f"{init}{'' if rate is None else f', lr {rate:g}'} ({number(report[init][metric])})"
             axes.plot(*zip(*curve), style, label=label, markersize=4)
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel(f"{metric} ({report['eval_split']})")
     title = report["task"] if report["recipe"] == report["task"] else f"{report['task']} ({report['recipe']})"
-    axes.set_title(f"{title}: fine-tuning from the pretrained checkpoint vs from scratch")
+    title = f"{title}: fine-tuning from the pretrained checkpoint vs from scratch"
+    return _finish(figure, axes, path, "optimizer step", f"{metric} ({report['eval_split']})", title)
+
+
+def _finish(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Labels, a grid and a legend; the title wrapped to the figure's width (a long one is not cut off at the
+    edge); saved to `path` and closed."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    width = int(figure.get_figwidth() * 11)  # characters of the default title font per inch, roughly
+    axes.set_title("\n".join(textwrap.wrap(title, width)) or title)
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()

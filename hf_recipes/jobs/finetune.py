@@ -100,13 +100,38 @@ def run(
     if run_dir.finished:
         return run_dir.report_finished()
 
-    # Everything that can fail on the user's input happens before the output directory is touched; a missing
-    # checkpoint is named before the data are read.
-    check_checkpoint(recipe.model.name_or_path, "model.name_or_path") if recipe.model.name_or_path else None
+    # Everything that can fail on the user's input happens before the output directory is touched.
     defaults = {**DEFAULTS, **task.training_defaults()}
     args = training_arguments(
         recipe.training, run_dir.path, arguments_class=task.training_arguments_class, **defaults
     )
+    raw, tokenizer, model = _data_and_model(resolved, run_dir, args)
+    with args.main_process_first(desc="tokenizing"):
+        features = task.prepare(raw, tokenizer, tokenizer.model_max_length, num_proc=recipe.data.num_proc)
+    budget = [TrainTimeBudget(recipe.max_train_minutes)] if recipe.max_train_minutes is not None else []
+
+    main_process = args.process_index == 0
+    run_dir.start(resolved.saved_text(), main_process=main_process)
+    with run_dir.guard(main_process=main_process):
+        if main_process and recipe.model.type is not None:
+            tokenizer.save_pretrained(run_dir.path)  # a resumed attempt reads it back
+        trainer = _trainer(
+            task, model, tokenizer, args, raw, features, [StepSettingsOfThisAttempt(), *callbacks, *budget]
+        )
+        train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
+    metrics = {**train_result.metrics, **(budget[0].report() if budget else {})}
+    metrics = write_results(trainer, task, raw, features, recipe.data.test_split, run_dir, metrics)
+    push_after_training(trainer, run_dir.path, commit_message=f"hf-recipes finetune {Path(recipe_name).stem}")
+    return metrics
+
+
+def _data_and_model(resolved, run_dir: RunDirectory, args):
+    """The task's splits, the tokenizer (its model_max_length: the inputs' length) and the model with the
+    task's head and labels. A missing checkpoint is named before the data are read."""
+    recipe, task = resolved.recipe, resolved.task
+    spec = recipe.model
+    if spec.name_or_path is not None:
+        check_checkpoint(spec.name_or_path, "model.name_or_path")
     with args.main_process_first(desc="reading the task's data"):
         raw = task.load_sampled(recipe.data_dir, _split_limits(recipe, task), args.seed)
         resume_dir = (
@@ -115,41 +140,30 @@ def run(
         tokenizer, config = tokenizer_and_config(
             recipe, task, raw[task.train_split], resolved.source, resume_dir
         )
-    max_length = input_length(
-        recipe.data.max_length, task, config, tokenizer, recipe.model.name_or_path or recipe.model.type
-    )
+    max_length = input_length(recipe.data.max_length, task, config, tokenizer, spec.name_or_path or spec.type)
     tokenizer.model_max_length = max_length  # pipelines on the output directory truncate to it
     config.update(task.model_kwargs())  # after load(): a custom task discovers its labels there
     transformers.set_seed(args.seed)  # the new head (or, from scratch, every weight) starts the same each run
-    model = model_for_task(recipe.model, task, config)
+    model = model_for_task(spec, task, config)
     task.configure_model(model, args, recipe.generation, max_length)
-    with args.main_process_first(desc="tokenizing"):
-        features = task.prepare(raw, tokenizer, max_length, num_proc=recipe.data.num_proc)
-    budget = [TrainTimeBudget(recipe.max_train_minutes)] if recipe.max_train_minutes is not None else []
+    return raw, tokenizer, model
 
-    main_process = args.process_index == 0
-    run_dir.start(resolved.saved_text(), main_process=main_process)
-    with run_dir.guard(main_process=main_process):
-        if main_process and recipe.model.type is not None:
-            tokenizer.save_pretrained(run_dir.path)  # a resumed attempt reads it back
-        eval_raw, eval_features = raw[task.eval_split], features[task.eval_split]
-        trainer = trainer_for(task)(
-            model=model,
-            args=args,
-            train_dataset=features[task.train_split],
-            eval_dataset=eval_features,
-            data_collator=task.data_collator(tokenizer, model),
-            processing_class=tokenizer,
-            compute_metrics=task.compute_metrics_fn(
-                tokenizer=tokenizer, examples=eval_raw, features=eval_features
-            ),
-            callbacks=[StepSettingsOfThisAttempt(), *callbacks, *budget],
-        )
-        train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
-    metrics = {**train_result.metrics, **(budget[0].report() if budget else {})}
-    metrics = write_results(trainer, task, raw, features, recipe.data.test_split, run_dir, metrics)
-    push_after_training(trainer, run_dir.path, commit_message=f"hf-recipes finetune {Path(recipe_name).stem}")
-    return metrics
+
+def _trainer(task, model, tokenizer, args, raw, features, callbacks):
+    """The task's Trainer (Seq2SeqTrainer for a generating task) on its training and evaluation splits."""
+    eval_raw, eval_features = raw[task.eval_split], features[task.eval_split]
+    return trainer_for(task)(
+        model=model,
+        args=args,
+        train_dataset=features[task.train_split],
+        eval_dataset=eval_features,
+        data_collator=task.data_collator(tokenizer, model),
+        processing_class=tokenizer,
+        compute_metrics=task.compute_metrics_fn(
+            tokenizer=tokenizer, examples=eval_raw, features=eval_features
+        ),
+        callbacks=callbacks,
+    )
 
 
 def _split_limits(recipe: FinetuneRecipe, task) -> dict[str, int | None]:

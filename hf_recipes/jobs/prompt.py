@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_model, load_tokenizer
+from ..checkpoints import context_length, load_model, load_tokenizer
 from ..config import PromptRecipe
 from ..errors import UserError
 from ..evaluation.prompting import evaluate_prompting, prompt_format
@@ -67,7 +67,9 @@ def run(
     fmt = prompt_format(task, recipe.template, recipe.verbalizers, recipe.separator)
     lm = load_model("AutoModelForCausalLM", recipe.model, trust_remote_code=recipe.trust_remote_code).eval()
     tokenizer = load_tokenizer(recipe.model, trust_remote_code=recipe.trust_remote_code)
-    max_length = recipe.max_length or _context(lm.config, tokenizer)
+    max_length = recipe.max_length or context_length(lm.config, tokenizer)
+    if max_length is None:
+        raise UserError("max_length: the model declares no context length; set max_length=<tokens>")
     metrics, predictions = evaluate_prompting(
         lm,
         tokenizer,
@@ -91,15 +93,6 @@ def run(
     metrics = {**settings, **metrics, "output_dir": str(out), "torch_threads": torch.get_num_threads()}
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-def _context(config, tokenizer) -> int:
-    """The longest input the model takes: its position embeddings, or the tokenizer's limit when smaller."""
-    limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length]
-    limits = [value for value in limits if isinstance(value, int) and 0 < value < 1_000_000]
-    if not limits:
-        raise UserError("max_length: the model declares no context length; set max_length=<tokens>")
-    return min(limits)
 
 
 def render_summary(metrics: dict) -> str:
