@@ -56,7 +56,8 @@ test-latest:
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet "$(PIP)"
 	$(LATEST_VENV)/bin/python -m pip install --quiet "$(TORCH)"
-	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]" $(PINS)
+	echo "$(TORCH)" > $(LATEST_VENV)/torch.txt  # torch stays the build TORCH names (CPU here); the rest moves
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch.txt -e ".[dev]" $(PINS)
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable > $(LATEST_VENV)/versions.txt
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
 

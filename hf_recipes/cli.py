@@ -209,6 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Under `accelerate launch` the ranks share a process group; leave it before the interpreter exits, as
+    torch asks (a group torn down by the exit alone has aborted a rank of a finished run: torch 2.14, gloo)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _version() -> str:
