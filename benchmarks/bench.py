@@ -8,6 +8,9 @@ Benchmarks:
   step_time  training step of the GPT and BERT families at a few sizes with SDPA and eager attention:
              tokens/s of forward + backward + AdamW. BERT's masked LM has 15% of the positions labelled, as
              in pretraining, and is also timed with `sparse_prediction` (MLM head at those positions only).
+  word_vectors  word2vec (skip-gram, CBOW), FastText and GloVe recipes beside gensim's Word2Vec and FastText
+             on the same corpus: words/s, wall time, peak memory, analogy, WS353, SimLex-999, neighbour
+             overlap (benchmarks/word_vectors.py; needs `pip install gensim`).
 
 Each run writes benchmarks/results/<benchmark>-<device>-<date>.json (the numbers, the command and the
 hardware) and prints a Markdown table.
@@ -194,7 +197,14 @@ def step_time(args) -> list[dict]:
     return rows
 
 
-BENCHMARKS = {"char_gpt": char_gpt, "step_time": step_time}
+def word_vectors(args) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import word_vectors as benchmark
+
+    return benchmark.run(args)
+
+
+BENCHMARKS = {"char_gpt": char_gpt, "step_time": step_time, "word_vectors": word_vectors}
 
 
 def main() -> int:
@@ -214,10 +224,10 @@ def main() -> int:
         path = RESULTS / f"{name}-{args.device}-{stamp}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"\n{name} ({args.device}, {record['hardware']['cpu']}) -> {path.relative_to(ROOT)}")
-        keys = [k for k in rows[0] if k != "benchmark"]
+        keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "benchmark"]
         print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
         for row in rows:
-            print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+            print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
     return 0
 
 

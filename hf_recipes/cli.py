@@ -23,6 +23,9 @@ examples:
   hf-recipes prompt sst2 --model outputs/gpt_clm_wikitext --data-dir ../shared/data --shots 0,1,4
   hf-recipes push outputs/sst2 my-user/bert-sst2
   hf-recipes attention outputs/multi30k "Ein Mann fährt Fahrrad." --output attention.png
+  hf-recipes pretrain word2vec_offline --data-dir ../shared/data
+  hf-recipes neighbours outputs/word2vec_offline king woman
+  hf-recipes analogy outputs/word2vec_offline man king woman --method mul
 
 Overrides are dotted keys into the recipe; TrainingArguments fields live under `training.`
 (e.g. training.max_steps=20 model.n_layer=2).
@@ -57,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     quickstart.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
 
     pretrain = verbs.add_parser(
-        "pretrain", help="self-supervised pretraining from a recipe (MLM+NSP, causal LM)"
+        "pretrain", help="self-supervised pretraining from a recipe (MLM+NSP, causal LM, word vectors)"
     )
     pretrain.add_argument("recipe", help="a recipe name (recipes/pretrain/<name>.yaml) or a YAML path")
     _add_run_arguments(pretrain)
@@ -134,7 +137,68 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", metavar="BRANCH", help="push to this branch (created if needed)")
     push.add_argument("--commit-message", metavar="MSG")
+    _add_word_vector_verbs(verbs)
     return parser
+
+
+def _add_word_vector_verbs(verbs) -> None:
+    """neighbours, analogy, similarity, project, export-vectors, import-vectors (hf_recipes/jobs/vectors.py)."""
+
+    def with_vectors(name: str, help: str):
+        parser = verbs.add_parser(name, help=help)
+        parser.add_argument(
+            "vectors", help="an embedding model (directory or Hub id) or a .vec/.txt/.bin file"
+        )
+        parser.add_argument(
+            "--trust-remote-code", action="store_true", help="run model code shipped with a Hub checkpoint"
+        )
+        return parser
+
+    parser = with_vectors("neighbours", "the nearest words of each word (cosine)")
+    parser.add_argument("words", nargs="+", metavar="word")
+    parser.add_argument("--top", type=int, default=10, metavar="K", help="default: 10")
+
+    parser = with_vectors(
+        "analogy", "a : b :: c : ? (3CosAdd or 3CosMul), or the accuracy on an analogy file"
+    )
+    parser.add_argument("words", nargs="*", metavar="word", help="a b c")
+    parser.add_argument(
+        "--method", choices=["add", "mul"], default="add", help="3CosAdd (default) or 3CosMul"
+    )
+    parser.add_argument("--top", type=int, default=5, metavar="K", help="default: 5")
+    parser.add_argument("--file", metavar="FILE", help="questions-words.txt-style file: report the accuracy")
+    parser.add_argument(
+        "--restrict-vocab",
+        type=int,
+        default=30000,
+        metavar="N",
+        help="with --file: the N most frequent words",
+    )
+
+    parser = with_vectors("similarity", "Spearman/Pearson correlation with human word-similarity scores")
+    parser.add_argument("file", help="`word1 word2 score` lines (WordSim-353, SimLex-999)")
+
+    parser = with_vectors("project", "a 2-D map (PNG) of words: PCA, or t-SNE")
+    parser.add_argument("words", nargs="+", metavar="word")
+    parser.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    parser.add_argument("--output", metavar="FILE", default="projection.png", help="default: projection.png")
+
+    parser = with_vectors("export-vectors", "write the vectors in the word2vec text (.vec) or binary format")
+    parser.add_argument("output", help="the file to write")
+    parser.add_argument("--binary", action="store_true", help="word2vec.c's binary format (default: text)")
+
+    parser = verbs.add_parser(
+        "import-vectors", help="make a word2vec/fastText/GloVe vector file a model directory (AutoModel)"
+    )
+    parser.add_argument("file", help="a .vec/.txt (text) or .bin (binary) word2vec-format file")
+    parser.add_argument("output_dir", help="the model directory to write")
+    parser.add_argument("--binary", action="store_true", default=None, help="default: guessed from the file")
+    parser.add_argument(
+        "--lowercase",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lowercase text before lookup (default: when the file has no uppercase word)",
+    )
 
 
 # verb -> "module:function" taking the parsed argparse namespace and returning an exit status.
@@ -149,6 +213,12 @@ VERBS: dict[str, str] = {
     "generate": "hf_recipes.jobs.generate:main",
     "attention": "hf_recipes.jobs.attention:main",
     "push": "hf_recipes.hub:main",
+    "neighbours": "hf_recipes.jobs.vectors:neighbours",
+    "analogy": "hf_recipes.jobs.vectors:analogy",
+    "similarity": "hf_recipes.jobs.vectors:similarity",
+    "project": "hf_recipes.jobs.vectors:project",
+    "export-vectors": "hf_recipes.jobs.vectors:export_vectors",
+    "import-vectors": "hf_recipes.jobs.vectors:import_vectors",
 }
 
 

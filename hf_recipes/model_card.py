@@ -69,7 +69,8 @@ _HEAD_SUFFIXES = (
 )
 # metrics.json keys that describe the run rather than the model's quality: kept out of model-index.
 _NOT_EVAL_METRICS = re.compile(
-    r"(^train_|^total_flos$|^epoch$|^step$|^global_step$|_runtime$|_per_second$|_mem_|^best_eval_)"
+    r"(^train_|^total_flos$|^epoch$|^step$|^global_step$|_runtime$|_per_second$|_mem_|^best_eval_"
+    r"|^probe_|^embeddings_)"
 )
 # TrainingArguments fields shown in the card's hyperparameter table, when the recipe has them.
 _HYPERPARAMETERS = (

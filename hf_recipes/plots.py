@@ -135,15 +135,31 @@ def plot_transfer(report: dict, path: Path) -> Path:
     return _finish(figure, axes, path, "optimizer step", f"{metric} ({report['eval_split']})", title)
 
 
-def _finish(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+def plot_word_map(points, words: Sequence[str], path: Path, title: str) -> Path:
+    """Words at their 2-D coordinates (a projection of their vectors), each labelled."""
+    figure, axes = plt.subplots(figsize=(7, 6), dpi=120)
+    axes.scatter(points[:, 0], points[:, 1], s=12, color="tab:blue")
+    for (x, y), word in zip(points, words):
+        axes.annotate(word, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=8)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    return _finish(figure, axes, path, None, None, title, legend=False)
+
+
+def _finish(
+    figure, axes, path: Path, xlabel: str | None, ylabel: str | None, title: str, legend=True
+) -> Path:
     """Labels, a grid and a legend; the title wrapped to the figure's width (a long one is not cut off at the
     edge); saved to `path` and closed."""
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
+    if xlabel is not None:
+        axes.set_xlabel(xlabel)
+    if ylabel is not None:
+        axes.set_ylabel(ylabel)
     width = int(figure.get_figwidth() * 11)  # characters of the default title font per inch, roughly
     axes.set_title("\n".join(textwrap.wrap(title, width)) or title)
-    axes.grid(alpha=0.3)
-    axes.legend()
+    if legend:
+        axes.grid(alpha=0.3)
+        axes.legend()
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

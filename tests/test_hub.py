@@ -61,6 +61,9 @@ TINY = {
     ),
     "hfr_gpt": Tiny("bpe", dict(n_embd=32, n_layer=2, n_head=2, n_positions=64)),
     "hfr_rnn": Tiny("bpe", dict(embedding_size=16, hidden_size=32, num_hidden_layers=1)),
+    "hfr_word2vec": Tiny("word", dict(vector_size=8)),
+    "hfr_fasttext": Tiny("word", dict(vector_size=8, bucket=50, min_n=2, max_n=3)),
+    "hfr_glove": Tiny("word", dict(vector_size=8)),
     "hfr_transformer": Tiny(
         "bpe",
         dict(
@@ -75,6 +78,8 @@ TINY = {
         ),
     ),
 }
+# The objective of the families whose pretraining is neither causal LM nor MLM.
+OBJECTIVES = {"hfr_word2vec": "word_vectors", "hfr_fasttext": "word_vectors", "hfr_glove": "cooccurrence"}
 # The pipeline tag each head must get on the Hub (heads not listed get none).
 PIPELINE_TAGS = {
     "AutoModel": "feature-extraction",
@@ -178,6 +183,10 @@ def _repo_id(model_type: str, auto_class: str) -> str:
 # Building tiny output directories
 # ------------------------------------------------------------------------------------------------------------
 def _tokenizer(kind: str) -> PreTrainedTokenizerFast:
+    if kind == "word":
+        from hf_recipes.data.tokenization import train_tokenizer
+
+        return train_tokenizer(CORPUS, "word", 100, lowercase=True, min_frequency=1)
     if kind == "wordpiece":
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -244,7 +253,11 @@ def _write_output_dir(out: Path, model_type: str, auto_class: str):
     else:  # the pretraining recipe schema of hf_recipes/recipe.py
         recipe = {
             "description": "Tiny pretraining run for the Hub tests.",
-            "objective": {"type": "causal_lm" if auto_class == "AutoModelForCausalLM" else "mlm_nsp"},
+            "objective": {
+                "type": OBJECTIVES.get(
+                    model_type, "causal_lm" if auto_class == "AutoModelForCausalLM" else "mlm_nsp"
+                )
+            },
             "model": {"type": model_type, "size": "tiny", "config": {}},
             "tokenizer": {"train": TINY[model_type].tokenizer, "vocab_size": len(tokenizer)},
             "data": {

@@ -54,9 +54,12 @@ def test_a_valid_recipe_resolves_variants_overrides_and_types(tmp_path):
         (["training.max_steps=abc"], "training.max_steps: expected int, got str 'abc'"),
         (
             ["tokenizer.train=sentencepiece"],
-            "tokenizer.train: expected one of ['wordpiece', 'bpe', 'char', 'unigram']",
+            "tokenizer.train: expected one of ['wordpiece', 'bpe', 'char', 'unigram', 'word']",
         ),
-        (["objective.type=gan"], "objective.type: expected one of ['causal_lm', 'mlm_nsp', 'mlm']"),
+        (
+            ["objective.type=gan"],
+            "objective.type: expected one of ['causal_lm', 'mlm_nsp', 'mlm', 'word_vectors', 'cooccurrence']",
+        ),
         (["model.type=hfr_lstm"], "model.type: unknown model type 'hfr_lstm'"),
         (["model.size=colossal"], "model.size: hfr_gpt has sizes"),
         (["variant=huge"], "variant: unknown variant 'huge'"),

@@ -39,7 +39,9 @@ from .io import (
     yaml_load,
 )
 from .pretrain import (
+    PROBE_WORDS,
     CausalLMObjective,
+    CooccurrenceObjective,
     DataSpec,
     HubSource,
     LocalSource,
@@ -48,6 +50,7 @@ from .pretrain import (
     PretrainRecipe,
     SamplesSpec,
     TokenizerSpec,
+    WordVectorsObjective,
 )
 from .prompt import PromptRecipe
 from .schema import build, check_fields, check_training_arguments, check_training_values, coerce
@@ -58,7 +61,10 @@ __all__ = [
     "CONFIG_ONLY_KEYS",
     "RECIPES_DIR",
     "TASK_KEYS",
+    "PROBE_WORDS",
     "CausalLMObjective",
+    "CooccurrenceObjective",
+    "WordVectorsObjective",
     "DataSpec",
     "FinetuneDataSpec",
     "FinetuneModelSpec",

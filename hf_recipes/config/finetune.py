@@ -41,6 +41,12 @@ class FinetuneModelSpec:
     # Start from scratch the weights whose shape differs from the checkpoint's, e.g. the head of a model
     # fine-tuned on a task with another number of labels (transformers reports which ones).
     ignore_mismatched_sizes: bool = False
+    # Feature-based transfer: the input embeddings start from these word vectors (a word2vec/FastText/GloVe
+    # output directory or Hub id, or a word2vec/fastText/GloVe vector file), each token's row the vector of
+    # its word (FastText: n-grams for words it has not seen; else the mean vector; coverage in metrics.json).
+    # With `type` or `init: scratch` (a pretrained checkpoint has embeddings of its own).
+    embeddings_from: str | None = None
+    freeze_embeddings: bool = False  # keep those embeddings fixed while fine-tuning (else they train too)
 
 
 # Keys of the model section that only a checkpoint (`name_or_path`) takes, and only a config (`type`) takes.
@@ -127,6 +133,15 @@ class FinetuneRecipe(Recipe):
         takes (`given`: the section as written, where a default `init` and an explicit one differ); a model built
         from a config has a tokenizer section (the head it needs is checked in hf_recipes.resolve)."""
         spec, tokenizer = self.model, self.tokenizer
+        if spec.freeze_embeddings and spec.embeddings_from is None:
+            raise UserError(
+                f"{source}: model.freeze_embeddings: needs model.embeddings_from (the vectors to keep)"
+            )
+        if spec.embeddings_from is not None and spec.type is None and spec.init == "pretrained":
+            raise UserError(
+                f"{source}: model.embeddings_from: would overwrite the pretrained embeddings of "
+                f"{spec.name_or_path}; set model.init=scratch, or build the model from model.type"
+            )
         if (spec.name_or_path is None) == (spec.type is None):
             raise UserError(
                 f"{source}: model: set exactly one of `name_or_path` (a checkpoint to fine-tune, or --model) or "

@@ -26,7 +26,9 @@ class ModelSpec:
 class TokenizerSpec:
     """Train a tokenizer on the recipe's corpus, or load an existing one (a directory or a Hub id)."""
 
-    train: Literal["wordpiece", "bpe", "char", "unigram"] | None = None
+    train: Literal["wordpiece", "bpe", "char", "unigram", "word"] | None = (
+        None  # word: whole words (word vectors)
+    )
     name_or_path: str | None = None
     vocab_size: int = 8000
     lowercase: bool | None = None  # None: the kind's usual choice (True for wordpiece, as bert-base-uncased)
@@ -54,6 +56,7 @@ class LocalSource:
     path: str
     text_column: str | None = None
     document_boundary: Literal["blank_line", "title", "row", "file"] | None = None
+    format: Literal["text", "csv", "tsv", "json", "jsonl", "parquet"] | None = None
 
 
 @dataclass
@@ -69,8 +72,13 @@ class DataSpec:
     # python_reference: the Python Language Reference (pydoc_data), one document per topic, prose only.
     builtin: Literal["python_reference"] | None = None
     hub: HubSource | None = None
-    local: dict[str, str | list[str | LocalSource]] = field(default_factory=dict)  # split -> file(s)
+    local: dict[str, str | LocalSource | list[str | LocalSource]] = field(
+        default_factory=dict
+    )  # split -> file(s)
     text_column: str = "text"
+    # How to read the local files: by their extension (None: .csv/.tsv/.json/.jsonl/.parquet tables, anything
+    # else plain text), or as this for every file (e.g. tsv for NSMC's train.txt, text for a notes.csv).
+    format: Literal["text", "csv", "tsv", "json", "jsonl", "parquet"] | None = None
     # blank_line: documents separated by empty lines (BERT's input format); title: a line matching
     # `title_pattern` starts a document (WikiText's " = Title = "); row: one document per line/row;
     # file: one document per file.
@@ -126,6 +134,59 @@ class MaskedLMObjective:
         return self.max_seq_length
 
 
+# Words whose neighbours and 2-D map every word-vector run shows (those of the vocabulary): the analogy
+# quartets of the word2vec papers, and common words of a few kinds.
+PROBE_WORDS = [
+    "king", "queen", "man", "woman", "boy", "girl", "father", "mother",
+    "paris", "france", "london", "england", "berlin", "germany",
+    "good", "bad", "great", "terrible", "happy", "sad",
+    "dog", "cat", "horse", "bird", "car", "bus", "train", "bike",
+    "red", "blue", "green", "white", "one", "two", "three", "four",
+    "run", "walk", "sit", "stand", "day", "night", "water", "fire",
+]  # fmt: skip
+
+
+@dataclass
+class WordVectorsObjective:
+    """Word vectors from running text (word2vec, FastText): the corpus's lines are sentences of word ids,
+    packed into blocks of up to `block_size` ids; each training step is one block (a batch of blocks with a
+    batch size above 1), whose windows, subsampling and noise words the model draws itself."""
+
+    type: Literal["word_vectors"]
+    # Words per step: a step updates every vector of its predictions at once, so larger blocks are faster but
+    # repeat frequent words within a step (word2vec's SGD at its rate diverges past ~2000 words a step).
+    block_size: int = 1200
+    probe_words: list[str] = field(
+        default_factory=lambda: list(PROBE_WORDS)
+    )  # neighbours.txt, projection.png
+
+    head: ClassVar[str] = "AutoModel"
+
+    @property
+    def length(self) -> int:
+        return self.block_size
+
+
+@dataclass
+class CooccurrenceObjective:
+    """GloVe's co-occurrence counts: words at most `window` apart in a line (a sentence), each occurrence
+    weighted 1/distance (`distance_weighting`), counted both ways (`symmetric`); the entries are shuffled and
+    cut into examples of `entries_per_example` (a step: batch size × that many entries)."""
+
+    type: Literal["cooccurrence"]
+    window: int = 10
+    symmetric: bool = True
+    distance_weighting: bool = True
+    entries_per_example: int = 4096
+    probe_words: list[str] = field(default_factory=lambda: list(PROBE_WORDS))
+
+    head: ClassVar[str] = "AutoModel"
+
+    @property
+    def length(self) -> int:
+        return self.entries_per_example  # co-occurrence entries per example
+
+
 @dataclass
 class SamplesSpec:
     """Text generated at the end of a causal-LM run and saved as samples.txt."""
@@ -143,7 +204,7 @@ class PretrainRecipe(Recipe):
 
     kind: ClassVar[str] = "pretrain"
 
-    objective: CausalLMObjective | MaskedLMObjective
+    objective: CausalLMObjective | MaskedLMObjective | WordVectorsObjective | CooccurrenceObjective
     model: ModelSpec
     tokenizer: TokenizerSpec
     data: DataSpec
@@ -162,7 +223,10 @@ class PretrainRecipe(Recipe):
 
 
 __all__ = [
+    "PROBE_WORDS",
     "CausalLMObjective",
+    "CooccurrenceObjective",
+    "WordVectorsObjective",
     "DataSpec",
     "HubSource",
     "LocalSource",

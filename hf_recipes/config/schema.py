@@ -88,6 +88,8 @@ def _convert(value: Any, tp: Any, source: str, path: str) -> Any:
             kinds = [k for arm in tagged for k in typing.get_args(_field_types(arm)["type"])]
             raise UserError(f"{source}: {path}.type: expected one of {kinds}, got {value.get('type')!r}")
         for arm in args:
+            if dataclasses.is_dataclass(arm) and not isinstance(value, dict):
+                continue  # a section in a union (data.local's {path: ...}) takes only a mapping
             try:
                 return _convert(value, arm, source, path)
             except _Mismatch:
@@ -162,6 +164,8 @@ def describe_type(tp: Any) -> str:
         return f"one of {list(args)}"
     if tp is type(None):
         return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
     if origin in (dict, list, tuple):
         return f"a {origin.__name__}"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

@@ -1,4 +1,4 @@
-"""Collators: only what transformers lacks.
+"""Collators: only what transformers lacks (BERT pretraining masks, word-vector blocks).
 
 BERT pretraining uses `DataCollatorForPreTraining` below. Causal-LM blocks from
 `pretraining.pack_for_causal_lm` all have the same length and already carry `labels` (and `position_ids`),
@@ -72,3 +72,19 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
         ends = 2 * torch.arange(1, inputs.shape[1] + 1).expand_as(inputs)
         starts = ends - 2 + (~self._is_continuation[inputs]).long()
         return torch.stack([starts, ends], dim=-1)
+
+
+def pad_blocks(examples: list[dict]) -> dict[str, torch.Tensor]:
+    """Word-vector blocks (`input_ids`, `position_ids` of up to a block's length) stacked, right-padded to the
+    longest with `attention_mask` 0 (the models train on no padding). A batch of one is passed as it is."""
+    longest = max(len(example["input_ids"]) for example in examples)
+    batch = {
+        key: torch.zeros(len(examples), longest, dtype=torch.long)
+        for key in ("input_ids", "position_ids", "attention_mask")
+    }
+    for row, example in enumerate(examples):
+        length = len(example["input_ids"])
+        batch["input_ids"][row, :length] = torch.as_tensor(example["input_ids"])
+        batch["position_ids"][row, :length] = torch.as_tensor(example["position_ids"])
+        batch["attention_mask"][row, :length] = 1
+    return batch

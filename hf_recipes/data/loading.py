@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 from ..config import DataSpec, LocalSource
 from ..errors import UserError
 from .pretraining import split_documents
-from .tables import EXTENSIONS, cached_dataset, read_table
+from .tables import EXTENSIONS, cached_dataset, read_table, suffix
 
 # One document per row; declared, so that a corpus without documents is an empty dataset (and our error).
 DOCUMENTS = Features({"text": Value("string")})
@@ -68,17 +68,21 @@ def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[tuple
     entries = spec.local[split]
     root = Path(data_dir) if data_dir is not None else Path.cwd()
     files = []
-    for entry in [entries] if isinstance(entries, str) else entries:
+    for entry in [entries] if isinstance(entries, str | LocalSource) else entries:
         grouping = _grouping(spec)
         if isinstance(entry, LocalSource):
-            own = {"boundary": entry.document_boundary, "text_column": entry.text_column}
+            own = {
+                "boundary": entry.document_boundary,
+                "text_column": entry.text_column,
+                "format": entry.format,
+            }
             grouping.update({key: value for key, value in own.items() if value is not None})
             entry = entry.path
         path = Path(entry).expanduser()
         path = path if path.is_absolute() else root / path
         if not path.is_file():
             raise UserError(f"data.local.{split}: file not found: {path}")
-        if path.suffix not in EXTENSIONS and not _is_text(path):
+        if grouping["format"] is None and path.suffix.lower() not in EXTENSIONS and not _is_text(path):
             raise UserError(
                 f"data.local.{split}: {path.name}: unsupported format: not UTF-8 text, nor a table "
                 f"({', '.join(EXTENSIONS)})"
@@ -105,14 +109,16 @@ def _grouping(spec: DataSpec) -> dict:
         "boundary": spec.document_boundary,
         "title_pattern": spec.title_pattern,
         "text_column": spec.text_column,
+        "format": spec.format,
     }
 
 
 def _documents_from_files(paths: list[str], groupings: list[dict]):
     for path, spec in zip(paths, groupings):
         path = Path(path)
-        if path.suffix in EXTENSIONS:
-            yield from _group(_table_rows(path, spec["text_column"]), spec, whole="\n")
+        table = spec["format"] != "text" and suffix(path, spec["format"]) in EXTENSIONS
+        if table:
+            yield from _group(_table_rows(path, spec["text_column"], spec["format"]), spec, whole="\n")
         else:
             text = path.read_text(encoding="utf-8")
             if spec["boundary"] == "file":
@@ -171,8 +177,8 @@ def _group(rows: list[str], spec: dict, whole: str | None):
             yield {"text": "\n".join(document)}
 
 
-def _table_rows(path: Path, column: str) -> list[str]:
-    table = read_table(path)
+def _table_rows(path: Path, column: str, format: str | None = None) -> list[str]:
+    table = read_table(path, format=format)
     if column not in table.column_names:
         raise UserError(f"{path}: no column {column!r} (data.text_column); columns: {table.column_names}")
     return [text for text in table[column] if text is not None]

@@ -32,12 +32,12 @@ EXTENSIONS = (*DELIMITED, *BUILDERS)
 
 
 def read_rows(
-    path: str | Path, *, fieldnames: Sequence[str] | None = None
+    path: str | Path, *, fieldnames: Sequence[str] | None = None, format: str | None = None
 ) -> Iterator[dict[str, str | None]]:
     """The rows of a CSV or TSV file as {column: text} (None where a row is too short); `fieldnames` names the
-    columns of a file without a header line (GLUE's CoLA)."""
+    columns of a file without a header line (GLUE's CoLA); `format` ("csv", "tsv") overrides the extension."""
     path = Path(path)
-    delimiter = DELIMITED[path.suffix.lower()]
+    delimiter = DELIMITED[suffix(path, format)]
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(
@@ -46,51 +46,62 @@ def read_rows(
         yield from reader
 
 
-def header(path: str | Path) -> list[str]:
+def header(path: str | Path, format: str | None = None) -> list[str]:
     """The column names of a CSV or TSV file (its first line)."""
     path = Path(path)
-    delimiter = DELIMITED[path.suffix.lower()]
+    delimiter = DELIMITED[suffix(path, format)]
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return next(csv.reader(handle, delimiter=delimiter, quoting=quoting), [])
 
 
-def read_table(path: str | Path, cache_dir: str | None = None) -> datasets.Dataset:
-    """A table file as a Dataset (cached as Arrow): CSV/TSV cells as text, JSON/JSONL/Parquet as they are."""
+def suffix(path: Path, format: str | None = None) -> str:
+    """The table type of a file: `format` when given ("tsv" for a tab-separated `train.txt`), else its
+    extension, lowercased, with the dot."""
+    return f".{format.lower()}" if format else path.suffix.lower()
+
+
+def read_table(path: str | Path, cache_dir: str | None = None, format: str | None = None) -> datasets.Dataset:
+    """A table file as a Dataset (cached as Arrow): CSV/TSV cells as text, JSON/JSONL/Parquet as they are.
+    The extension says which, or `format` ("csv", "tsv", "json", "jsonl", "parquet") for any file name."""
     path = Path(path)
     _check_not_empty(path)
-    suffix = path.suffix.lower()
-    if suffix in DELIMITED:
-        columns = header(path)
+    kind = suffix(path, format)
+    if kind in DELIMITED:
+        columns = header(path, format)
         if len(set(columns)) != len(columns):
             duplicate = next(name for name in columns if columns.count(name) > 1)
             raise UserError(f"{path}: column {duplicate!r} appears twice in the header")
         features = datasets.Features({name: datasets.Value("string") for name in columns})
-        table = cached_dataset(_delimited_rows, features, [path], cache_dir, path=str(path), columns=columns)
+        table = cached_dataset(
+            _delimited_rows, features, [path], cache_dir, path=str(path), columns=columns, format=format
+        )
         if len(table) == 0:
-            raise UserError(f"{path}: no rows, only the header {DELIMITED[suffix].join(columns)!r}")
+            raise UserError(f"{path}: no rows, only the header {DELIMITED[kind].join(columns)!r}")
         return table
-    if suffix not in BUILDERS:
+    if kind not in BUILDERS:
         raise UserError(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; expected one of {', '.join(EXTENSIONS)}"
+            f"{path}: unsupported file type {kind or '(none)'!r}; expected one of {', '.join(EXTENSIONS)}"
         )
     try:
         table = datasets.load_dataset(
-            BUILDERS[suffix], data_files={"data": str(path)}, split="data", cache_dir=cache_dir
+            BUILDERS[kind], data_files={"data": str(path)}, split="data", cache_dir=cache_dir
         )
     except (DatasetGenerationError, ValueError, OSError) as error:
         cause = error.__cause__ or error
         if "corresponds to no data" in str(cause):  # e.g. a JSON file holding []
             raise UserError(f"{path}: no rows") from None
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise UserError(f"{path}: could not be read as {BUILDERS[suffix].upper()}: {first}") from None
+        raise UserError(f"{path}: could not be read as {BUILDERS[kind].upper()}: {first}") from None
     if len(table) == 0:
         raise UserError(f"{path}: no rows")
     return table
 
 
-def _delimited_rows(path: str, columns: list[str]) -> Iterator[dict[str, str | None]]:
-    for row in read_rows(path):
+def _delimited_rows(
+    path: str, columns: list[str], format: str | None = None
+) -> Iterator[dict[str, str | None]]:
+    for row in read_rows(path, format=format):
         if any(
             (cell or "").strip() for cell in row.values() if isinstance(cell, str)
         ):  # blank lines are no rows
@@ -158,4 +169,4 @@ def cached_dataset(
     )
 
 
-__all__ = ["EXTENSIONS", "cached_dataset", "file_stamp", "header", "read_rows", "read_table"]
+__all__ = ["EXTENSIONS", "cached_dataset", "file_stamp", "header", "read_rows", "read_table", "suffix"]

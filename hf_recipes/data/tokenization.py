@@ -1,6 +1,6 @@
 """Train tokenizers on a corpus with 🤗 tokenizers, or load existing ones.
 
-Four kinds, each set up as the model family that made it famous:
+Five kinds, each set up as the model family that made it famous:
 
 - `"wordpiece"`: BERT. BertNormalizer (lowercasing by default, as bert-base-uncased), BertPreTokenizer, `##`
   continuation pieces, [PAD] [UNK] [CLS] [SEP] [MASK], and a post-processor that builds
@@ -13,9 +13,13 @@ Four kinds, each set up as the model family that made it famous:
 - `"unigram"`: SentencePiece-style Unigram LM over Metaspace (`▁`) pieces, with ALBERT's special tokens
   (`<pad>`, `<unk>`, [CLS] = bos, [SEP] = eos, [MASK]) and BERT's pair template, so it serves both BERT-style
   and GPT-style models.
+- `"word"`: word2vec's, FastText's and GloVe's vocabulary of whole words: NFC (lowercasing if asked), split
+  into runs of word characters and of punctuation, the words seen `min_frequency` times (word2vec's
+  min_count), the most frequent first; `<pad>` and `<unk>`. `word_tokenizer` builds one for a given word list
+  (the words of an imported vector file).
 
 Training the same kind on the same corpus gives the same tokenizer, byte for byte, for "wordpiece" (see
-`_wordpiece_tokenizer`), "bpe" and "char". "unigram" does not quite: 🤗 tokenizers' Unigram trainer learns the
+`_wordpiece_tokenizer`), "bpe", "char" and "word". "unigram" does not quite: 🤗 tokenizers' Unigram trainer learns the
 same pieces every time, but their scores differ in the last digits and ties between pieces come out in a
 different order, so a few ids move between runs; save the trained tokenizer (every job does) to reuse it.
 
@@ -27,7 +31,7 @@ decoder trained on the targets learns to stop), and `seq2seq_tokenizer` joins a 
 into one with two vocabularies (`tokenization_seq2seq.HfrSeq2SeqTokenizer`).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -35,7 +39,7 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from ..errors import UserError
 from .tokenization_seq2seq import HfrSeq2SeqTokenizer
 
-TOKENIZER_KINDS = ("wordpiece", "bpe", "char", "unigram")
+TOKENIZER_KINDS = ("wordpiece", "bpe", "char", "unigram", "word")
 
 # Role -> token, in the order the tokens get their ids (so [PAD] is 0 for BERT, as its config expects).
 _DEFAULT_SPECIAL_TOKENS = {
@@ -58,6 +62,7 @@ _DEFAULT_SPECIAL_TOKENS = {
         "pad_token": "<|pad|>",
         "unk_token": "<|unk|>",
     },
+    "word": {"pad_token": "<pad>", "unk_token": "<unk>"},
     "unigram": {
         "pad_token": "<pad>",
         "unk_token": "<unk>",
@@ -80,7 +85,7 @@ def train_tokenizer(
     min_frequency: int = 2,
     special_tokens: Mapping[str, str] | None = None,
 ) -> PreTrainedTokenizerFast:
-    """Train a `kind` tokenizer ("wordpiece", "bpe", "char" or "unigram") on `texts`.
+    """Train a `kind` tokenizer ("wordpiece", "bpe", "char", "unigram", or "word": whole words) on `texts`.
 
     vocab_size: the target vocabulary including special tokens; required for the subword kinds. For "char"
         the vocabulary is every character of the corpus, and `vocab_size`, if given, is only checked as an
@@ -107,6 +112,10 @@ def train_tokenizer(
 
     if kind == "char":
         tokenizer = _char_tokenizer(texts, special_list, specials["unk_token"], lowercase, vocab_size)
+    elif kind == "word":
+        tokenizer = _word_tokenizer(
+            texts, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
+        )
     elif kind == "wordpiece":
         tokenizer = _wordpiece_tokenizer(
             texts, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
@@ -225,6 +234,50 @@ def _untrained_subword_tokenizer(
             show_progress=False,
         )
     return tokenizer, trainer
+
+
+def _word_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    min_frequency: int,
+    special_list: list[str],
+    unk_token: str,
+    lowercase: bool,
+) -> Tokenizer:
+    """Whole words, as word vectors need them (word2vec, FastText, GloVe): NFC (and lowercase), split into
+    runs of word characters and runs of punctuation; every word seen `min_frequency` times, the most frequent
+    first (ties alphabetically: the same vocabulary on every run), at most `vocab_size` with the special
+    tokens. Other words are `unk_token`."""
+    tokenizer = _words_pipeline(Tokenizer(models.WordLevel(unk_token=unk_token)), lowercase)
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_list, show_progress=False
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
+def _words_pipeline(tokenizer: Tokenizer, lowercase: bool) -> Tokenizer:
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), *([normalizers.Lowercase()] if lowercase else [])]
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer
+
+
+def word_tokenizer(words: Sequence[str], lowercase: bool) -> PreTrainedTokenizerFast:
+    """A word tokenizer (as `train_tokenizer(kind="word")` makes) for a given vocabulary, e.g. the words of a
+    word-vector file: the special tokens `<pad>` and `<unk>` get ids 0 and 1, `words[i]` id i + 2 (a word given
+    twice keeps its first id)."""
+    specials = _DEFAULT_SPECIAL_TOKENS["word"]
+    vocabulary: dict[str, int] = {}
+    for token in [*specials.values(), *words]:
+        vocabulary.setdefault(token, len(vocabulary))
+    model = models.WordLevel(vocab=vocabulary, unk_token=specials["unk_token"])
+    tokenizer = _words_pipeline(Tokenizer(model), lowercase)
+    tokenizer.add_special_tokens(list(specials.values()))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, **specials, model_input_names=["input_ids", "attention_mask"]
+    )
 
 
 def _char_tokenizer(

@@ -51,6 +51,9 @@ from ..resolve import resolve
 from ..runs import RunDirectory
 from ..tasks import write_jsonl
 from ..training import StepSettingsOfThisAttempt, TrainTimeBudget, trainer_for, training_arguments
+from ..word_vectors import WordVectors, initialise_embeddings
+
+logger = transformers.logging.get_logger(__name__)
 
 # TrainingArguments the recipe does not have to repeat (it can override each of them).
 DEFAULTS = dict(
@@ -105,7 +108,7 @@ def run(
     args = training_arguments(
         recipe.training, run_dir.path, arguments_class=task.training_arguments_class, **defaults
     )
-    raw, tokenizer, model = _data_and_model(resolved, run_dir, args)
+    raw, tokenizer, model, embeddings = _data_and_model(resolved, run_dir, args)
     with args.main_process_first(desc="tokenizing"):
         features = task.prepare(raw, tokenizer, tokenizer.model_max_length, num_proc=recipe.data.num_proc)
     budget = [TrainTimeBudget(recipe.max_train_minutes)] if recipe.max_train_minutes is not None else []
@@ -119,15 +122,16 @@ def run(
             task, model, tokenizer, args, raw, features, [StepSettingsOfThisAttempt(), *callbacks, *budget]
         )
         train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
-    metrics = {**train_result.metrics, **(budget[0].report() if budget else {})}
+    metrics = {**train_result.metrics, **embeddings, **(budget[0].report() if budget else {})}
     metrics = write_results(trainer, task, raw, features, recipe.data.test_split, run_dir, metrics)
     push_after_training(trainer, run_dir.path, commit_message=f"hf-recipes finetune {Path(recipe_name).stem}")
     return metrics
 
 
 def _data_and_model(resolved, run_dir: RunDirectory, args):
-    """The task's splits, the tokenizer (its model_max_length: the inputs' length) and the model with the
-    task's head and labels. A missing checkpoint is named before the data are read."""
+    """The task's splits, the tokenizer (its model_max_length: the inputs' length), the model with the task's
+    head and labels, and the coverage of its embeddings when they start from word vectors
+    (`model.embeddings_from`). A missing checkpoint is named before the data are read."""
     recipe, task = resolved.recipe, resolved.task
     spec = recipe.model
     if spec.name_or_path is not None:
@@ -146,7 +150,12 @@ def _data_and_model(resolved, run_dir: RunDirectory, args):
     transformers.set_seed(args.seed)  # the new head (or, from scratch, every weight) starts the same each run
     model = model_for_task(spec, task, config)
     task.configure_model(model, args, recipe.generation, max_length)
-    return raw, tokenizer, model
+    embeddings = {}
+    if spec.embeddings_from is not None:  # feature-based transfer
+        vectors = WordVectors.load(spec.embeddings_from, trust_remote_code=spec.trust_remote_code)
+        embeddings = initialise_embeddings(model, tokenizer, vectors, spec.freeze_embeddings)
+        logger.info(f"input embeddings from {spec.embeddings_from}: {embeddings}")
+    return raw, tokenizer, model, embeddings
 
 
 def _trainer(task, model, tokenizer, args, raw, features, callbacks):

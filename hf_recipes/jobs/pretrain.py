@@ -22,19 +22,29 @@ import torch
 import transformers
 from accelerate import PartialState
 from transformers import TrainerCallback, default_data_collator
+from transformers.trainer_callback import ProgressCallback
 
 from ..checkpoints import build_model_config, load_tokenizer, tokenizer_from_spec
 from ..config import PretrainRecipe
-from ..data.collators import DataCollatorForPreTraining
+from ..data.collators import DataCollatorForPreTraining, pad_blocks
 from ..data.loading import load_documents, num_proc
 from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
+from ..data.word_vectors import (
+    cooccurrence_examples,
+    cooccurrences,
+    mean_length,
+    sentence_ids,
+    word_blocks,
+    word_counts,
+)
 from ..errors import UserError
 from ..hub import push_after_training
 from ..metrics import perplexity
 from ..models import REGISTRY
 from ..resolve import resolve
 from ..runs import RunDirectory, write_text
-from ..training import RecipeTrainer, StepSettingsOfThisAttempt, training_arguments
+from ..training import RecipeTrainer, StepSettingsOfThisAttempt, UnitsProgress, training_arguments
+from ..word_vectors import WordVectors, describe
 from .generate import sample_texts
 
 # TrainingArguments the recipe does not have to repeat (it can override each of them).
@@ -55,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
     metrics = run(args.recipe, args.overrides, data_dir=args.data_dir, output_dir=args.output_dir)
     if not PartialState().is_main_process:
         return 0
-    shown = {k: v for k, v in metrics.items() if k.startswith(("eval_", "best_", "perplexity", "train_tok"))}
+    prefixes = ("eval_", "best_", "perplexity", "train_tok", "train_words", "train_entries", "probe_")
+    shown = {k: v for k, v in metrics.items() if k.startswith(prefixes)}
     print(f"done: {metrics['output_dir']}\n" + "\n".join(f"  {k} = {v}" for k, v in sorted(shown.items())))
     return 0
 
@@ -82,6 +93,8 @@ def run(
     documents = load_documents(recipe.data, recipe.data_dir)
     tokenizer = _tokenizer(recipe, documents["train"], run_dir, args)
     config = _model_config(recipe, tokenizer)
+    if getattr(config, "sparse", False) and args.world_size > 1 and args.device.type == "cuda":
+        config.sparse = False  # word vectors on several GPUs: NCCL reduces dense gradients only
     with args.main_process_first(desc="building the training examples"):
         examples = _examples(recipe, documents, tokenizer, args.seed)
 
@@ -92,9 +105,12 @@ def run(
             tokenizer.save_pretrained(
                 run_dir.path
             )  # a resumed attempt reads it back instead of training another
-        masked = recipe.objective.type != "causal_lm"
+        masked = recipe.objective.type in ("mlm", "mlm_nsp")
+        model = getattr(transformers, recipe.objective.head).from_config(config)
+        if hasattr(model, "set_vocabulary"):  # word2vec, FastText: the words and their counts in the corpus
+            model.set_vocabulary(_words(tokenizer), word_counts(examples["train"], len(tokenizer)))
         trainer = RecipeTrainer(
-            model=getattr(transformers, recipe.objective.head).from_config(config),
+            model=model,
             args=args,
             train_dataset=examples["train"],
             eval_dataset=examples.get("validation"),
@@ -104,6 +120,9 @@ def run(
             preprocess_logits_for_metrics=_reduce_masked_lm_logits if masked else None,
             callbacks=[StepSettingsOfThisAttempt(), *callbacks],
         )
+        if recipe.objective.head == "AutoModel":  # word vectors: the bar counts words (GloVe: entries)
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(UnitsProgress(*_units(recipe, examples["train"], args)))
         train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
     metrics = _write_results(
         trainer, recipe, run_dir, train_result.metrics, evaluate="validation" in examples
@@ -122,6 +141,14 @@ def _write_results(
     metrics = {**metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
     if objective.type == "causal_lm" and "train_samples_per_second" in metrics:  # none if nothing was trained
         metrics["train_tokens_per_second"] = metrics["train_samples_per_second"] * objective.block_size
+    if objective.head == "AutoModel" and trainer.is_world_process_zero():  # word vectors: no evaluation loss
+        if "train_steps_per_second" in metrics:
+            unit, per_step = _units(recipe, trainer.train_dataset, trainer.args)
+            metrics[f"train_{unit}_per_second"] = round(metrics["train_steps_per_second"] * per_step)
+        vectors = WordVectors.from_model(trainer.model, trainer.processing_class)
+        metrics.update(
+            describe(vectors, objective.probe_words, out, f"{out.name}: {recipe.model.type} vectors")
+        )
     if evaluate:
         evaluation = _final_evaluation(trainer)
         metrics.update(evaluation)
@@ -136,6 +163,27 @@ def _write_results(
     return metrics
 
 
+def _units(recipe: PretrainRecipe, train_dataset, args) -> tuple[str, float]:
+    """What a word-vector step trains on, and how many per step (over all processes)."""
+    if recipe.objective.type == "cooccurrence":
+        per_example, unit = recipe.objective.entries_per_example, "entries"
+    else:
+        per_example, unit = mean_length(train_dataset), "words"
+    return unit, round(
+        per_example * args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+    )
+
+
+def _words(tokenizer) -> list[str | None]:
+    """The word of every id (None for special tokens), in id order."""
+    words: list[str | None] = [None] * len(tokenizer)
+    special = set(tokenizer.all_special_ids)
+    for word, index in tokenizer.get_vocab().items():
+        if index not in special and index < len(words):
+            words[index] = word
+    return words
+
+
 def _tokenizer(recipe: PretrainRecipe, train_documents, run_dir: RunDirectory, args):
     """The tokenizer of the checkpoint to resume from (resuming must not train another), else the recipe's,
     trained or loaded; not saved here (the output directory is not touched yet)."""
@@ -146,7 +194,10 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, run_dir: RunDirectory, a
         # the lazy column, not a one-shot generator: WordPiece training reads the corpus twice, and a generator
         # would first be copied into a list (train_tokenizer)
         tokenizer = tokenizer_from_spec(spec, lambda: train_documents["text"])
-    tokenizer.model_max_length = recipe.objective.length  # pipelines truncate to the longest training input
+    if recipe.objective.head != "AutoModel":  # word vectors: any text has a vector per word
+        tokenizer.model_max_length = (
+            recipe.objective.length
+        )  # pipelines truncate to the longest training input
     return tokenizer
 
 
@@ -166,74 +217,14 @@ def _model_config(recipe: PretrainRecipe, tokenizer):
 
 
 def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
-    """Training/validation examples from documents, through cached datasets.map calls."""
-    objective, workers = recipe.objective, num_proc(recipe.data)
+    """Training/validation examples from documents, through cached datasets.map calls (word vectors have no
+    validation: their examples are the training split's)."""
+    objective, build = recipe.objective, EXAMPLES[recipe.objective.type]
     examples = {}
     for split, dataset in documents.items():
-        if objective.type == "causal_lm":
-            tokens = dataset.map(
-                _tokenize_text,
-                batched=True,
-                fn_kwargs={"tokenizer": tokenizer},
-                remove_columns=["text"],
-                num_proc=workers,
-                desc=f"tokenizing {split}",
-            )
-            blocks = tokens.map(
-                pack_for_causal_lm,
-                batched=True,
-                batch_size=1000,
-                remove_columns=tokens.column_names,
-                fn_kwargs={
-                    "block_size": objective.block_size,
-                    "eos_token_id": tokenizer.eos_token_id,
-                    "reset_position_ids": objective.document_attention,
-                },
-                num_proc=workers,
-                desc=f"packing {split} into blocks of {objective.block_size}",
-            )
-        else:
-            if (
-                tokenizer.cls_token_id is None
-                or tokenizer.sep_token_id is None
-                or tokenizer.mask_token_id is None
-            ):
-                raise UserError(
-                    "tokenizer: BERT pretraining needs [CLS], [SEP] and [MASK] tokens (train: wordpiece)"
-                )
-            sentences = dataset.map(
-                tokenize_sentences,
-                batched=True,
-                remove_columns=["text"],
-                fn_kwargs={
-                    "tokenizer": tokenizer,
-                    "split_lines": objective.split_sentences,
-                    "drop_pattern": objective.drop_pattern,
-                },
-                num_proc=workers,
-                desc=f"splitting and tokenizing {split} sentences",
-            )
-            # One map batch of documents draws its random B segments from itself: make it large.
-            blocks = sentences.map(
-                nsp_instances_map,
-                batched=True,
-                batch_size=1000,
-                with_indices=True,
-                remove_columns=sentences.column_names,
-                fn_kwargs={
-                    "cls_token_id": tokenizer.cls_token_id,
-                    "sep_token_id": tokenizer.sep_token_id,
-                    "max_seq_length": objective.max_seq_length,
-                    "short_seq_prob": objective.short_seq_prob,
-                    # more pairings of the training corpus are more training data; the held-out split is
-                    # built once (repeating it only makes every evaluation longer)
-                    "dupe_factor": objective.dupe_factor if split == "train" else 1,
-                    "seed": seed,
-                },
-                desc=f"building {split} MLM+NSP instances",
-            )
-            if objective.type == "mlm":
-                blocks = blocks.remove_columns("next_sentence_label")
+        if split != "train" and objective.head == "AutoModel":
+            continue
+        blocks = build(objective, dataset, split, tokenizer, num_proc(recipe.data), seed)
         limit = recipe.data.max_train_samples if split == "train" else recipe.data.max_eval_samples
         if limit is not None and limit < len(blocks):
             blocks = blocks.select(range(limit))
@@ -243,13 +234,123 @@ def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
     return examples
 
 
+def _causal_lm_blocks(objective, dataset, split: str, tokenizer, workers, seed: int):
+    tokens = dataset.map(
+        _tokenize_text,
+        batched=True,
+        fn_kwargs={"tokenizer": tokenizer},
+        remove_columns=["text"],
+        num_proc=workers,
+        desc=f"tokenizing {split}",
+    )
+    return tokens.map(
+        pack_for_causal_lm,
+        batched=True,
+        batch_size=1000,
+        remove_columns=tokens.column_names,
+        fn_kwargs={
+            "block_size": objective.block_size,
+            "eos_token_id": tokenizer.eos_token_id,
+            "reset_position_ids": objective.document_attention,
+        },
+        num_proc=workers,
+        desc=f"packing {split} into blocks of {objective.block_size}",
+    )
+
+
+def _masked_lm_instances(objective, dataset, split: str, tokenizer, workers, seed: int):
+    if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None or tokenizer.mask_token_id is None:
+        raise UserError("tokenizer: BERT pretraining needs [CLS], [SEP] and [MASK] tokens (train: wordpiece)")
+    sentences = dataset.map(
+        tokenize_sentences,
+        batched=True,
+        remove_columns=["text"],
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "split_lines": objective.split_sentences,
+            "drop_pattern": objective.drop_pattern,
+        },
+        num_proc=workers,
+        desc=f"splitting and tokenizing {split} sentences",
+    )
+    # One map batch of documents draws its random B segments from itself: make it large.
+    instances = sentences.map(
+        nsp_instances_map,
+        batched=True,
+        batch_size=1000,
+        with_indices=True,
+        remove_columns=sentences.column_names,
+        fn_kwargs={
+            "cls_token_id": tokenizer.cls_token_id,
+            "sep_token_id": tokenizer.sep_token_id,
+            "max_seq_length": objective.max_seq_length,
+            "short_seq_prob": objective.short_seq_prob,
+            # more pairings of the training corpus are more training data; the held-out split is built once
+            # (repeating it only makes every evaluation longer)
+            "dupe_factor": objective.dupe_factor if split == "train" else 1,
+            "seed": seed,
+        },
+        desc=f"building {split} MLM+NSP instances",
+    )
+    return instances.remove_columns("next_sentence_label") if objective.type == "mlm" else instances
+
+
+def _sentences(dataset, split: str, tokenizer, workers):
+    """Each line a sentence of word ids; unknown words and special tokens dropped (word2vec drops them)."""
+    return dataset.map(
+        sentence_ids,
+        batched=True,
+        remove_columns=["text"],
+        fn_kwargs={"tokenizer": tokenizer, "drop_ids": tokenizer.all_special_ids},
+        num_proc=workers,
+        desc=f"splitting {split} into sentences of words",
+    )
+
+
+def _word_vector_blocks(objective, dataset, split: str, tokenizer, workers, seed: int):
+    sentences = _sentences(dataset, split, tokenizer, workers)
+    blocks = sentences.map(
+        word_blocks,
+        batched=True,
+        batch_size=1000,
+        remove_columns=["input_ids"],
+        fn_kwargs={"block_size": objective.block_size},
+        desc=f"packing {split} into blocks of {objective.block_size} words",
+    )
+    return blocks.with_format("torch")
+
+
+def _cooccurrence_entries(objective, dataset, split: str, tokenizer, workers, seed: int):
+    sentences = _sentences(dataset, split, tokenizer, workers)
+    rows, columns, counts = cooccurrences(
+        sentences,
+        len(tokenizer),
+        window=objective.window,
+        symmetric=objective.symmetric,
+        distance_weighting=objective.distance_weighting,
+    )
+    return cooccurrence_examples(rows, columns, counts, objective.entries_per_example, seed)
+
+
+# How each objective makes examples of a split of documents.
+EXAMPLES = {
+    "causal_lm": _causal_lm_blocks,
+    "mlm": _masked_lm_instances,
+    "mlm_nsp": _masked_lm_instances,
+    "word_vectors": _word_vector_blocks,
+    "cooccurrence": _cooccurrence_entries,
+}
+
+
 def _tokenize_text(batch: dict, tokenizer) -> dict:
     # whole documents, longer than the model's context on purpose: packing cuts them into blocks next
     return {"input_ids": tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]}
 
 
 def _collator(recipe: PretrainRecipe, tokenizer):
-    if recipe.objective.type == "causal_lm":
+    if recipe.objective.type == "word_vectors":
+        return pad_blocks  # blocks of words end where a map batch ends: pad to the longest of a batch
+    if recipe.objective.type in ("causal_lm", "cooccurrence"):
         return default_data_collator  # packed blocks are equally long and already carry labels
     return DataCollatorForPreTraining(
         tokenizer=tokenizer,

@@ -88,6 +88,22 @@ def test_files_of_different_layouts_mix_in_one_split(tmp_path):
         )
 
 
+def test_format_reads_a_file_whatever_its_name(tmp_path):
+    """NSMC's train.txt is a TSV (`format: tsv`, one entry or the whole section); a .csv of notes can be read
+    as plain text (`format: text`)."""
+    (tmp_path / "train.txt").write_text('id\tdocument\tlabel\n1\t굳 ㅋ "\t1\n2\t별로\t0\n', encoding="utf-8")
+    (tmp_path / "notes.csv").write_text("a, b\nc, d\n")
+    one = LocalSource("train.txt", text_column="document", format="tsv")
+    documents = load_documents(DataSpec(local={"train": one}, document_boundary="row"), str(tmp_path))
+    assert texts(documents["train"]) == ['굳 ㅋ "', "별로"]
+    whole = DataSpec(local={"train": "train.txt"}, document_boundary="row", format="tsv", text_column="label")
+    assert texts(load_documents(whole, str(tmp_path))["train"]) == ["1", "0"]
+    plain = DataSpec(local={"train": "notes.csv"}, document_boundary="row", format="text")
+    assert texts(load_documents(plain, str(tmp_path))["train"]) == ["a, b", "c, d"]
+    recipe, _ = pretrain_recipe("fasttext_nsmc", [], data_dir=str(tmp_path))
+    assert recipe.data.local["train"] == LocalSource("nsmc/train.txt", "document", None, "tsv")
+
+
 def test_validation_is_carved_from_the_end_of_the_text(tmp_path):
     (tmp_path / "one.txt").write_text("a" * 90 + "b" * 10)
     single = load_documents(

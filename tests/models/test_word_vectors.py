@@ -1,0 +1,235 @@
+"""word2vec, FastText and GloVe as models: the sampling they draw, the n-grams and hashes FastText takes from
+fastText, GloVe's counts and loss, save/reload and remote code. Learning itself (planted clusters, unseen
+words) is tested through the pretraining job in tests/jobs/test_word_vectors.py."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+import hf_recipes  # noqa: F401  (registers the model types)
+from hf_recipes.data.word_vectors import cooccurrences, word_blocks
+from hf_recipes.models.fasttext import HfrFastTextConfig, HfrFastTextModel
+from hf_recipes.models.fasttext.modeling_fasttext import (
+    EMPTY_FINAL,
+    character_ngrams,
+    decompose_hangul,
+    fnv1a,
+)
+from hf_recipes.models.glove import HfrGloVeConfig, HfrGloVeModel
+from hf_recipes.models.word2vec import HfrWord2VecConfig, HfrWord2VecModel
+from hf_recipes.models.word2vec.modeling_word2vec import (
+    context_spans,
+    context_windows,
+    draw_noise,
+    keep_probabilities,
+    kept_tokens,
+    noise_distribution,
+)
+from tests.models.checks import assert_remote_code_identical, assert_save_reload_identical
+
+# --- word2vec's sampling ----------------------------------------------------------------------------------------
+
+
+def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():
+    counts = torch.tensor([0, 0, 5000, 1000, 200, 40, 8, 1])  # two special tokens, never seen
+    torch.manual_seed(0)
+    draws = draw_noise(noise_distribution(counts, 0.75), 400_000)
+    observed = torch.bincount(draws, minlength=len(counts)).double() / len(draws)
+    expected = counts.double() ** 0.75 / (counts.double() ** 0.75).sum()
+    assert observed[:2].sum() == 0  # special tokens are never noise
+    torch.testing.assert_close(observed, expected, atol=0.004, rtol=0.03)
+    # not the plain unigram distribution: the rare words are drawn far more often than their share
+    assert observed[7] > 3 * counts[7] / counts.sum()
+
+
+def test_subsampling_keeps_rare_words_and_drops_frequent_ones_at_mikolovs_rate():
+    counts = torch.tensor([0, 900_000, 90_000, 9_000, 900, 100])
+    sample = 1e-3
+    keep = keep_probabilities(counts, sample)
+    total = counts.sum().item()
+    for word in range(1, len(counts)):
+        f = counts[word].item() / total
+        assert keep[word].item() == pytest.approx(
+            min(1.0, (math.sqrt(f / sample) + 1) * sample / f), rel=1e-5
+        )
+    assert keep[0] == 0 and keep[4] == 1 and keep[5] == 1  # special tokens never; rare words always
+    ids = torch.arange(1, 6).repeat(20_000)[None]
+    torch.manual_seed(0)
+    kept, _ = kept_tokens(ids, None, None, keep)
+    rates = torch.bincount(kept, minlength=6)[1:].double() / 20_000
+    torch.testing.assert_close(rates, keep[1:].double(), atol=0.012, rtol=0)
+    assert rates[0] < 0.05 < 0.9 < rates[3]
+    assert (keep_probabilities(counts, 0)[1:] == 1).all()  # sample=0 keeps everything
+
+
+def test_windows_are_dynamic_and_stay_inside_sentences():
+    sentence = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    torch.manual_seed(0)
+    reaches = Counter()
+    for _ in range(300):
+        positions, inside = context_windows(sentence, window=3)
+        for token in range(len(sentence)):
+            contexts = positions[token][inside[token]]
+            assert (sentence[contexts] == sentence[token]).all()
+            assert token not in contexts.tolist()
+            assert (contexts - token).abs().max() <= 3
+        reaches[int(inside[2].sum())] += 1  # token 2 of a 6-token sentence: 2, 4 or 5 contexts
+    assert set(reaches) == {2, 4, 5}
+    torch.manual_seed(1)
+    low, high = context_spans(sentence, window=3)
+    assert (sentence[low] == sentence).all() and (sentence[high] == sentence).all()
+    assert ((sentence.new_tensor(range(10)) - low) <= 3).all() and ((high - torch.arange(10)) <= 3).all()
+
+
+def test_blocks_restart_positions_at_each_sentence_and_block():
+    batch = {"input_ids": [[5, 6, 7], [8, 9], [10, 11, 12, 13]]}
+    blocks = word_blocks(batch, block_size=4)
+    assert blocks["input_ids"] == [[5, 6, 7, 8], [9, 10, 11, 12], [13]]
+    assert blocks["position_ids"] == [[0, 1, 2, 0], [0, 0, 1, 2], [0]]
+
+
+def test_word2vec_trains_only_on_real_tokens_and_returns_vectors_in_evaluation():
+    config = HfrWord2VecConfig(vocab_size=12, vector_size=8, window=2, negative=3, sample=0)
+    model = HfrWord2VecModel(config)
+    with pytest.raises(ValueError, match="counts are not set"):
+        model.train()(input_ids=torch.tensor([[2, 3, 4]]))
+    model.set_vocabulary([None, None, *"abcdefghij"], torch.tensor([0, 0, *range(10, 110, 10)]))
+    ids = torch.tensor([[2, 3, 4, 5, 6, 7, 8, 9]])
+    loss = model.train()(input_ids=ids).loss
+    loss.backward()
+    assert loss > 0 and model.embed.weight.grad.is_sparse
+    touched = model.embed.weight.grad.coalesce().indices().unique()
+    assert set(touched.tolist()) <= set(range(2, 10))
+    vectors = model.eval()(input_ids=ids).last_hidden_state
+    torch.testing.assert_close(vectors[0], model.get_input_embeddings().weight[ids[0]])
+
+
+# --- FastText's n-grams -----------------------------------------------------------------------------------------
+
+
+def _fasttext_hash(text: str) -> int:
+    """fastText's dictionary hash written from its C++ (uint32 h = 2166136261; h ^= uint32(int8(byte));
+    h *= 16777619), with numpy's fixed-width integers in place of Python's."""
+    value = np.uint32(2166136261)
+    for byte in text.encode("utf-8"):
+        value ^= np.uint32(np.int8(np.uint8(byte)).astype(np.int32).astype(np.uint32))
+        value = np.uint32((int(value) * 16777619) & 0xFFFFFFFF)
+    return int(value)
+
+
+def test_fasttext_hash_and_ngrams_are_fasttexts():
+    assert fnv1a("a") == 0xE40C292C  # the FNV-1a 32-bit test vector
+    for text in ["<wh", "where>", "<한국", "국어>", "한", "é"]:
+        assert fnv1a(text) == _fasttext_hash(text)
+    assert character_ngrams("where", 3, 3) == ["<wh", "whe", "her", "ere", "re>"]
+    assert "<where>" in character_ngrams("where", 3, 7) and "<" not in character_ngrams("a", 1, 1)
+
+
+def test_hangul_syllables_decompose_into_jamo():
+    assert decompose_hangul("한") == "\u1112\u1161\u11ab"  # ㅎ ㅏ ㄴ
+    assert decompose_hangul("가a") == f"\u1100\u1161{EMPTY_FINAL}a"
+    config = HfrFastTextConfig(vocab_size=4, vector_size=4, bucket=1000, korean_jamo=True, min_n=3, max_n=3)
+    model = HfrFastTextModel(config)
+    # jamo trigrams of 먹다 and 먹고 share the stem 먹's; syllable trigrams of two-syllable words share nothing
+    assert not torch.equal(model.word_vector("먹다"), model.word_vector("가다"))
+    config.korean_jamo = False
+    assert len(set(character_ngrams("먹다", 3, 3)) & set(character_ngrams("먹고", 3, 3))) == 0
+
+
+def test_fasttext_vectors_of_known_words_mix_word_and_ngrams_and_unknown_words_get_ngrams():
+    config = HfrFastTextConfig(vocab_size=4, vector_size=6, bucket=50, min_n=3, max_n=4)
+    model = HfrFastTextModel(config)
+    model.set_vocabulary([None, None, "walk", "talk"], torch.tensor([0, 0, 5, 3]))
+    rows = model.subwords[2][model.subwords[2] != config.vocab_size + config.bucket]
+    assert rows[0] == 2 and len(rows) == 1 + len(character_ngrams("walk", 3, 4))
+    expected = model.embed.weight[rows].mean(0)
+    torch.testing.assert_close(model.get_input_embeddings().weight[2], expected)
+    unseen = model.word_vector("walks")
+    ngram_rows = [config.vocab_size + fnv1a(g) % config.bucket for g in character_ngrams("walks", 3, 4)]
+    torch.testing.assert_close(unseen, model.embed.weight[ngram_rows].mean(0))
+
+
+# --- GloVe ------------------------------------------------------------------------------------------------------
+
+
+def test_glove_cooccurrence_counts_equal_a_brute_force_count():
+    import datasets
+
+    sentences = [[2, 3, 4, 2, 5], [3, 3, 6], [7], [4, 5, 2, 3, 6, 7, 2]]
+    for symmetric in (True, False):
+        for weighting in (True, False):
+            expected = Counter()
+            for ids in sentences:
+                for i, left in enumerate(ids):
+                    for j in range(i + 1, min(i + 3, len(ids))):  # window 2
+                        weight = 1 / (j - i) if weighting else 1.0
+                        expected[(left, ids[j])] += weight
+                        if symmetric:
+                            expected[(ids[j], left)] += weight
+            rows, columns, counts = cooccurrences(
+                datasets.Dataset.from_dict({"input_ids": sentences}),
+                8,
+                window=2,
+                symmetric=symmetric,
+                distance_weighting=weighting,
+            )
+            got = {(int(r), int(c)): float(x) for r, c, x in zip(rows, columns, counts)}
+            assert got.keys() == expected.keys()
+            for key, value in expected.items():
+                assert got[key] == pytest.approx(value)
+
+
+def test_glove_loss_is_the_weighted_least_squares_of_log_counts():
+    config = HfrGloVeConfig(vocab_size=5, vector_size=3, x_max=4.0, alpha=0.75)
+    model = HfrGloVeModel(config)
+    rows, columns = torch.tensor([1, 2, 3]), torch.tensor([2, 3, 4])
+    counts = torch.tensor([1.0, 4.0, 10.0])
+    loss = model(rows=rows, columns=columns, counts=counts).loss
+    w, c = model.embed.weight, model.context_embed.weight
+    b, cb = model.bias.weight[:, 0], model.context_bias.weight[:, 0]
+    expected = 0.0
+    for i, j, x in zip(rows, columns, counts):
+        f = min(1.0, (x / 4.0) ** 0.75)
+        expected += 0.5 * f * (w[i] @ c[j] + b[i] + cb[j] - math.log(x)) ** 2
+    torch.testing.assert_close(loss, expected)
+    padded = model(rows=torch.tensor([1, 0]), columns=torch.tensor([2, 0]), counts=torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(padded.loss, model(rows=rows[:1], columns=columns[:1], counts=counts[:1]).loss)
+    torch.testing.assert_close(model.get_input_embeddings().weight, w + c)
+
+
+# --- save, reload, remote code ------------------------------------------------------------------------------------
+
+
+def _trained_like(model):
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_()
+    return model
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: HfrWord2VecModel(HfrWord2VecConfig(vocab_size=10, vector_size=4)),
+        lambda: HfrFastTextModel(
+            HfrFastTextConfig(vocab_size=10, vector_size=4, bucket=20, min_n=2, max_n=3)
+        ),
+        lambda: HfrGloVeModel(HfrGloVeConfig(vocab_size=10, vector_size=4)),
+    ],
+    ids=["word2vec", "fasttext", "glove"],
+)
+def test_embedding_models_reload_identically_also_through_remote_code(build, tmp_path):
+    model = _trained_like(build())
+    if isinstance(model, HfrFastTextModel):
+        model.set_vocabulary([None, None, *"abcdefgh"], torch.arange(10))
+    inputs = {"input_ids": torch.tensor([[2, 3, 9], [4, 5, 6]])}
+    directory = assert_save_reload_identical(model, "AutoModel", inputs, tmp_path)
+    reloaded = transformers.AutoModel.from_pretrained(directory)
+    torch.testing.assert_close(reloaded.get_input_embeddings().weight, model.get_input_embeddings().weight)
+    with torch.no_grad():
+        expected = model.eval()(**inputs).last_hidden_state
+    assert_remote_code_identical({"AutoModel": directory}, inputs, {"AutoModel": expected})
