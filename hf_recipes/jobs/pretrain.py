@@ -30,12 +30,11 @@ from ..data.collators import DataCollatorForPreTraining, pad_blocks
 from ..data.loading import load_documents, num_proc
 from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
 from ..data.word_vectors import (
+    RowsInMemory,
     cooccurrence_examples,
     cooccurrences,
-    mean_length,
     sentence_ids,
     word_blocks,
-    word_counts,
 )
 from ..errors import UserError
 from ..hub import push_after_training
@@ -43,7 +42,13 @@ from ..metrics import perplexity
 from ..models import REGISTRY
 from ..resolve import resolve
 from ..runs import RunDirectory, write_text
-from ..training import RecipeTrainer, StepSettingsOfThisAttempt, UnitsProgress, training_arguments
+from ..training import (
+    RecipeTrainer,
+    SparseSGD,
+    StepSettingsOfThisAttempt,
+    UnitsProgress,
+    training_arguments,
+)
 from ..word_vectors import WordVectors, describe
 from .generate import sample_texts
 
@@ -108,7 +113,7 @@ def run(
         masked = recipe.objective.type in ("mlm", "mlm_nsp")
         model = getattr(transformers, recipe.objective.head).from_config(config)
         if hasattr(model, "set_vocabulary"):  # word2vec, FastText: the words and their counts in the corpus
-            model.set_vocabulary(_words(tokenizer), word_counts(examples["train"], len(tokenizer)))
+            model.set_vocabulary(_words(tokenizer), examples["train"].word_counts(len(tokenizer)))
         trainer = RecipeTrainer(
             model=model,
             args=args,
@@ -119,6 +124,7 @@ def run(
             compute_metrics=_masked_lm_metrics if masked else None,
             preprocess_logits_for_metrics=_reduce_masked_lm_logits if masked else None,
             callbacks=[StepSettingsOfThisAttempt(), *callbacks],
+            optimizer_cls_and_kwargs=_optimizer(recipe, args),
         )
         if recipe.objective.head == "AutoModel":  # word vectors: the bar counts words (GloVe: entries)
             trainer.remove_callback(ProgressCallback)
@@ -163,12 +169,21 @@ def _write_results(
     return metrics
 
 
+def _optimizer(recipe: PretrainRecipe, args):
+    """Word vectors trained by plain SGD (word2vec's) take `SparseSGD`: the same updates, faster on sparse
+    gradients. Anything else: the optimizer TrainingArguments names."""
+    plain_sgd = args.optim == "sgd" and not args.optim_args
+    if recipe.objective.head == "AutoModel" and plain_sgd:
+        return SparseSGD, {"lr": args.learning_rate}
+    return None
+
+
 def _units(recipe: PretrainRecipe, train_dataset, args) -> tuple[str, float]:
     """What a word-vector step trains on, and how many per step (over all processes)."""
     if recipe.objective.type == "cooccurrence":
         per_example, unit = recipe.objective.entries_per_example, "entries"
     else:
-        per_example, unit = mean_length(train_dataset), "words"
+        per_example, unit = train_dataset.mean_length(), "words"
     return unit, round(
         per_example * args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
     )
@@ -225,9 +240,11 @@ def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
         if split != "train" and objective.head == "AutoModel":
             continue
         blocks = build(objective, dataset, split, tokenizer, num_proc(recipe.data), seed)
+        if objective.head == "AutoModel" and not isinstance(blocks, RowsInMemory):
+            blocks = RowsInMemory.from_dataset(blocks)  # word vectors train from memory (see RowsInMemory)
         limit = recipe.data.max_train_samples if split == "train" else recipe.data.max_eval_samples
         if limit is not None and limit < len(blocks):
-            blocks = blocks.select(range(limit))
+            blocks = blocks.head(limit) if isinstance(blocks, RowsInMemory) else blocks.select(range(limit))
         if len(blocks) == 0:
             raise UserError(f"data: the {split} split yields no examples (corpus shorter than one block?)")
         examples[split] = blocks
@@ -317,7 +334,7 @@ def _word_vector_blocks(objective, dataset, split: str, tokenizer, workers, seed
         fn_kwargs={"block_size": objective.block_size},
         desc=f"packing {split} into blocks of {objective.block_size} words",
     )
-    return blocks.with_format("torch")
+    return blocks
 
 
 def _cooccurrence_entries(objective, dataset, split: str, tokenizer, workers, seed: int):

@@ -53,10 +53,13 @@ RECIPES = {
         ["variant=cbow", "model.config.vector_size=16", "model.config.window=3", "model.config.sample=0",
          "objective.block_size=200", "training.num_train_epochs=4"],
     ),
+    # A vocabulary of a dozen words repeats each n-gram row dozens of times in a block, each time with the whole
+    # gradient of its word (as fastText updates it): the summed step needs a lower rate than the recipe's.
     "fasttext": (
         "fasttext_offline",
         ["model.config.vector_size=16", "model.config.window=3", "model.config.sample=0",
-         "model.config.bucket=5000", "objective.block_size=200", "training.num_train_epochs=4"],
+         "model.config.bucket=5000", "objective.block_size=200", "training.num_train_epochs=4",
+         "training.learning_rate=0.01"],
     ),
     "glove": (
         "glove_offline",

@@ -153,6 +153,26 @@ def test_fasttext_vectors_of_known_words_mix_word_and_ngrams_and_unknown_words_g
     torch.testing.assert_close(unseen, model.embed.weight[ngram_rows].mean(0))
 
 
+def test_fasttext_passes_the_whole_gradient_of_a_words_vector_to_every_row_of_its_bag():
+    """fastText and gensim add the gradient of a word's (mean) vector to its own row and to each n-gram row
+    undivided; a mean's plain gradient would pass 1/count of it, and long words would hardly learn."""
+    config = HfrFastTextConfig(vocab_size=4, vector_size=3, bucket=1000, min_n=3, max_n=4)
+    model = HfrFastTextModel(config).train()
+    model.set_vocabulary([None, None, "walking", "talk"], torch.tensor([0, 0, 5, 3]))
+    upstream = torch.tensor([[0.5, -1.0, 2.0]])
+    vectors = model.token_vectors(torch.tensor([2]))
+    (vectors * upstream).sum().backward()
+    gradient = (
+        model.embed.weight.grad.to_dense() if model.embed.weight.grad.is_sparse else model.embed.weight.grad
+    )
+    rows = model.subwords[2][model.subwords[2] != config.vocab_size + config.bucket]
+    assert len(rows) > 10  # "walking": its own row and 18 n-grams
+    times = torch.bincount(rows, minlength=gradient.shape[0]).float()[:, None]  # a hash collision: twice
+    torch.testing.assert_close(gradient, times * upstream)
+    with torch.no_grad():  # the value is the mean all the same
+        torch.testing.assert_close(vectors.detach()[0], model.embed.weight[rows].mean(0))
+
+
 # --- GloVe ------------------------------------------------------------------------------------------------------
 
 
@@ -233,3 +253,31 @@ def test_embedding_models_reload_identically_also_through_remote_code(build, tmp
     with torch.no_grad():
         expected = model.eval()(**inputs).last_hidden_state
     assert_remote_code_identical({"AutoModel": directory}, inputs, {"AutoModel": expected})
+
+
+def test_sparse_sgd_takes_torchs_sgd_steps():
+    """The optimizer the word-vector recipes train with (hf_recipes.training.SparseSGD) moves the weights as
+    torch.optim.SGD does, on sparse gradients (repeated rows included) and dense ones."""
+    from hf_recipes.training import SparseSGD
+
+    torch.manual_seed(0)
+    weights = {}
+    for optimizer_class in (torch.optim.SGD, SparseSGD):
+        torch.manual_seed(0)
+        table = torch.nn.Embedding(20, 4, sparse=True)
+        dense = torch.nn.Linear(4, 2)
+        optimizer = optimizer_class([*table.parameters(), *dense.parameters()], lr=0.1)
+        for step in range(3):
+            ids = torch.tensor([[1, 5, 5, 7], [5, 2, 19, 1]]) + step
+            loss = dense(table(ids.clamp(max=19))).pow(2).sum()
+            loss.backward()
+            assert table.weight.grad.is_sparse
+            optimizer.step()
+            optimizer.zero_grad()
+        weights[optimizer_class.__name__] = [
+            table.weight.detach(),
+            dense.weight.detach(),
+            dense.bias.detach(),
+        ]
+    for ours, theirs in zip(weights["SparseSGD"], weights["SGD"]):
+        torch.testing.assert_close(ours, theirs)

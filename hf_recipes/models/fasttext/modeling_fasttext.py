@@ -9,7 +9,8 @@ vocabulary gets the mean of its n-gram vectors (`word_vector`): misspellings and
 words they come from. For Korean, `config.korean_jamo` takes the n-grams from the jamo of each syllable.
 
 The rows of the input table (`embed`, an EmbeddingBag averaging its bag): the vocabulary's words, then the
-n-gram buckets, then one padding row. `subwords` (saved with the model, set by `set_vocabulary`) holds the
+n-gram buckets, then one padding row. As in fastText and gensim, every row of a word's bag takes the whole
+gradient of the word's vector (not the 1/count share a mean would pass on). `subwords` (saved with the model, set by `set_vocabulary`) holds the
 rows of each vocabulary word. `get_input_embeddings()` returns the composed vector of every vocabulary word.
 
 This file is copied next to every saved checkpoint and imports nothing from hf_recipes, so a checkpoint
@@ -178,7 +179,7 @@ def skipgram_loss(inputs, ids, positions, inside, output_embed, noise_cdf, negat
     contexts = ids[positions[inside]]
     outputs = output_embed(torch.cat([contexts, draw_noise(noise_cdf, n * negative)]))  # one lookup
     positive = (outputs[: contexts.shape[0]] * inputs.index_select(0, centers)).sum(-1)
-    noise = (outputs[contexts.shape[0] :].view(n, negative, -1) * inputs[:, None, :]).sum(-1)
+    noise = (outputs[contexts.shape[0] :].view(n, negative, inputs.shape[1]) * inputs[:, None, :]).sum(-1)
     return F.softplus(-positive).sum() + (F.softplus(noise) * inside.sum(1, keepdim=True)).sum()
 
 
@@ -261,9 +262,15 @@ class HfrFastTextModel(HfrFastTextPreTrainedModel):
         self._tables = None
 
     def token_vectors(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """The input vector of each id: the mean of the word's vector and its n-grams'."""
-        vectors = self.embed(self.subwords[input_ids.flatten()])
-        return vectors.view(*input_ids.shape, -1)
+        """The input vector of each id: the mean of the word's vector and its n-grams'. In training, each of
+        those rows takes the WHOLE gradient of the mean, as fastText and gensim update them (the mean's own
+        gradient would give each row 1/count of it: a word of 20 n-grams would learn 20x slower)."""
+        rows = self.subwords[input_ids.flatten()]
+        mean = self.embed(rows)
+        if torch.is_grad_enabled() and self.embed.weight.requires_grad:
+            count = (rows != self.embed.padding_idx).sum(-1, keepdim=True).clamp(min=1).to(mean.dtype)
+            mean = mean * count - (mean * (count - 1)).detach()  # the mean's value, count x its gradient
+        return mean.view(*input_ids.shape, -1)
 
     @torch.no_grad()
     def word_vector(self, word: str) -> torch.Tensor:

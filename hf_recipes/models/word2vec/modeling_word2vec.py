@@ -137,7 +137,7 @@ def skipgram_loss(inputs, ids, positions, inside, output_embed, noise_cdf, negat
     contexts = ids[positions[inside]]
     outputs = output_embed(torch.cat([contexts, draw_noise(noise_cdf, n * negative)]))  # one lookup
     positive = (outputs[: contexts.shape[0]] * inputs.index_select(0, centers)).sum(-1)
-    noise = (outputs[contexts.shape[0] :].view(n, negative, -1) * inputs[:, None, :]).sum(-1)
+    noise = (outputs[contexts.shape[0] :].view(n, negative, inputs.shape[1]) * inputs[:, None, :]).sum(-1)
     return F.softplus(-positive).sum() + (F.softplus(noise) * inside.sum(1, keepdim=True)).sum()
 
 
