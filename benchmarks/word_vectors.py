@@ -8,7 +8,9 @@ trains on that file, we on the recipe. Same hyperparameters: 100 dimensions, win
 worker threads as the machine has cores; torch uses as many threads.
 
 For each run: training seconds (gensim's `train()`, our Trainer's train_runtime) and the words/s they give,
-counting every word of the corpus once per epoch for both (gensim's "raw words"); wall seconds of the whole
+counting every word of the corpus once per epoch for both (gensim's "raw words"); this machine's speed drifts
+between runs (up to 1.5x on the 2-core VM it was written on), so gensim runs before AND after each of ours and
+`speed_vs_gensim` divides our words/s by the mean of those two; wall seconds of the whole
 command (vocabulary, data preparation, saving); peak resident memory of its process; then, by the same code
 (hf_recipes.word_vectors) for every model: analogy accuracy on questions-words.txt (3CosAdd, the 30,000 most
 frequent words, gensim's restrict_vocab convention), Spearman's rho on WordSim-353 and SimLex-999, and the
@@ -145,10 +147,9 @@ def run(args) -> list[dict]:
         seconds = json.loads(text.strip().splitlines()[-1])["train_seconds"]
         names, values = read_vectors(output)
         vectors = WordVectors(names, torch.from_numpy(values))
-        row = {"model": f"gensim {kind}", "seed": seed}
+        row = {"model": f"gensim {kind}", "seed": seed, **_timing(words, seconds, wall, memory)}
         if seed == 1:
             gensim_vectors[kind] = vectors
-            row.update(_timing(words, seconds, wall, memory))
             row.update(_quality(vectors))
         else:  # the noise floor: gensim against itself
             row.update(_quality(vectors, gensim_vectors[kind]))
@@ -165,8 +166,6 @@ def run(args) -> list[dict]:
         if kind != "glove":
             rows.append(gensim_row(kind, 1))
             print(json.dumps(rows[-1]), flush=True)
-            rows.append(gensim_row(kind, 2))
-            print(json.dumps(rows[-1]), flush=True)
         out = work / f"ours-{kind}"
         wall, memory, metrics, command = _ours(recipe, overrides, args.data_dir, out, args.device)
         vectors = WordVectors.from_pretrained(str(out))
@@ -176,8 +175,16 @@ def run(args) -> list[dict]:
             row["words_per_second"] = f"{metrics['train_entries_per_second']:,} entries/s"
         row.update(_quality(vectors, gensim_vectors.get(kind)))
         row["command"] = command
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        if kind != "glove":  # gensim again (seed 2) right after ours: the speed ratio takes both gensim runs
+            second = gensim_row(kind, 2)
+            speeds = [r["words_per_second"] for r in (rows[-1], second)]
+            row["speed_vs_gensim"] = round(row["words_per_second"] / (sum(speeds) / 2), 2)
+            rows.append(row)
+            rows.append(second)
+        else:
+            rows.append(row)
+        for printed in rows[-2 if kind != "glove" else -1 :]:
+            print(json.dumps(printed), flush=True)
     return rows
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +16,8 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .reports import number  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 def plot_loss(log_history: list[dict], path: Path, title: str) -> Path | None:
@@ -139,11 +144,64 @@ def plot_word_map(points, words: Sequence[str], path: Path, title: str) -> Path:
     """Words at their 2-D coordinates (a projection of their vectors), each labelled."""
     figure, axes = plt.subplots(figsize=(7, 6), dpi=120)
     axes.scatter(points[:, 0], points[:, 1], s=12, color="tab:blue")
+    family = font_family("".join(words))
     for (x, y), word in zip(points, words):
-        axes.annotate(word, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=8)
+        axes.annotate(word, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=8, family=family)
     axes.set_xticks([])
     axes.set_yticks([])
-    return _finish(figure, axes, path, None, None, title, legend=False)
+    with warnings.catch_warnings():  # font_family said it once; matplotlib would say it for every glyph
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        return _finish(figure, axes, path, None, None, title, legend=False)
+
+
+def font_family(text: str) -> list[str]:
+    """Font families that draw every character of `text`: matplotlib's default, then (per glyph, as matplotlib
+    falls back) the first installed font that has the characters the default lacks (Hangul, for Korean words).
+    Where no installed font has them, says so once; the labels then show as boxes."""
+    default = plt.rcParams["font.family"]
+    missing = {char for char in set(text) if not char.isspace()} - _characters(_default_font_path())
+    if not missing:
+        return list(default)
+    for path, name in _installed_fonts():
+        if missing <= _characters(path):
+            return [*default, name]
+    _warn_once(
+        "no installed font draws "
+        + "".join(sorted(missing))[:20]
+        + ": the labels of word maps show boxes (install one: apt install fonts-nanum, or a Noto CJK font)"
+    )
+    return list(default)
+
+
+@functools.cache
+def _default_font_path() -> str:
+    from matplotlib import font_manager
+
+    return font_manager.findfont(font_manager.FontProperties(family=plt.rcParams["font.family"]))
+
+
+@functools.cache
+def _installed_fonts() -> tuple[tuple[str, str], ...]:
+    from matplotlib import font_manager
+
+    fonts = font_manager.fontManager.ttflist
+    # "Last Resort" (shipped with matplotlib) maps every character to a box: it draws nothing
+    return tuple((font.fname, font.name) for font in fonts if not font.name.startswith("Last Resort"))
+
+
+@functools.cache
+def _characters(path: str) -> frozenset[str]:
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(chr(code) for code in FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return frozenset()
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
 
 
 def _finish(
