@@ -20,6 +20,7 @@ examples:
   accelerate launch -m hf_recipes pretrain bert_mlm_nsp_wikitext --data-dir ../shared/data
   hf-recipes finetune sst2 --model outputs/bert_mlm_nsp_wikitext --data-dir ../shared/data
   hf-recipes transfer sst2 --data-dir ../shared/data
+  hf-recipes compare word_order --vary model.init=pretrained,scratch --seeds 3
   hf-recipes prompt sst2 --model outputs/gpt_clm_wikitext --data-dir ../shared/data --shots 0,1,4
   hf-recipes push outputs/sst2 my-user/bert-sst2
   hf-recipes attention outputs/multi30k "Ein Mann fährt Fahrrad." --output attention.png
@@ -78,6 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", metavar="CKPT", help="fine-tune this checkpoint instead of pretraining one"
     )
     _add_run_arguments(transfer)
+
+    compare = verbs.add_parser(
+        "compare", help="one recipe run per combination of varied keys and per seed: mean ± std table, curves"
+    )
+    compare.add_argument(
+        "recipe",
+        help="a compare recipe (optimizers, dropout, attention), a task, a pretraining recipe, or a YAML",
+    )
+    compare.add_argument(
+        "--vary",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="a recipe key and its values (repeat for more keys: every combination runs)",
+    )
+    compare.add_argument(
+        "--seeds", type=int, metavar="N", help="runs per variant, seeds from training.seed on (default: 1)"
+    )
+    compare.add_argument("--job", choices=("finetune", "pretrain"), help="default: where the recipe is found")
+    compare.add_argument("--model", metavar="M", help="fine-tuning: a checkpoint directory or a Hub id")
+    _add_run_arguments(compare)
 
     prompt = verbs.add_parser(
         "prompt", help="zero-/one-/few-shot evaluation of a causal LM by prompting (GPT-3 style)"
@@ -208,6 +229,7 @@ VERBS: dict[str, str] = {
     "pretrain": "hf_recipes.jobs.pretrain:main",
     "finetune": "hf_recipes.jobs.finetune:main",
     "transfer": "hf_recipes.jobs.transfer:main",
+    "compare": "hf_recipes.jobs.compare:main",
     "prompt": "hf_recipes.jobs.prompt:main",
     "evaluate": "hf_recipes.jobs.evaluate:main",
     "generate": "hf_recipes.jobs.generate:main",

@@ -140,6 +140,44 @@ def plot_transfer(report: dict, path: Path) -> Path:
     return _finish(figure, axes, path, "optimizer step", f"{metric} ({report['eval_split']})", title)
 
 
+def plot_compare(report: dict, path: Path) -> Path:
+    """The variants of a comparison (hf_recipes.jobs.compare) against the optimizer step: the training loss
+    (solid) and the evaluation loss (dashed) on the left, the main evaluation metric on the right; each
+    variant's mean over its seeds, in one colour, with a band of ± one standard deviation over them."""
+    metric = report["metric"]
+    panels = [(("loss", "eval_loss"), "loss (solid: training, dashed: evaluation)")]
+    if metric != "eval_loss":
+        panels.append(((metric,), metric))
+    figure, axes_row = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), dpi=120, squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axes, (curves, label) in zip(axes_row[0], panels):
+        for index, variant in enumerate(report["variants"]):
+            colour = colours[index % len(colours)]
+            for curve, style in zip(curves, ("-", "--")):
+                points = variant["curves"].get(curve) or []
+                if not points:
+                    continue
+                steps, means, stds = (np.asarray(column, dtype=float) for column in zip(*points))
+                seeds = f", {variant['n']} seeds" if variant["n"] > 1 else ""
+                name = f"{variant['variant']}{seeds}" if style == "-" or curve == metric else None
+                marker = "o" if len(steps) < 30 else None
+                axes.plot(steps, means, style, marker=marker, markersize=3, color=colour, label=name)
+                if variant["n"] > 1:
+                    axes.fill_between(steps, means - stds, means + stds, color=colour, alpha=0.15)
+        axes.set_xlabel("optimizer step")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize=8)
+    seeds = len(report["seeds"])
+    title = f"{report['recipe']}: {', '.join(report['vary'])} ({seeds} seed{'s' if seeds > 1 else ''} each)"
+    figure.suptitle("\n".join(textwrap.wrap(title, int(figure.get_figwidth() * 11))))
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 def plot_word_map(points, words: Sequence[str], path: Path, title: str) -> Path:
     """Words at their 2-D coordinates (a projection of their vectors), each labelled."""
     figure, axes = plt.subplots(figsize=(7, 6), dpi=120)

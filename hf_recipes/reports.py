@@ -90,6 +90,54 @@ def transfer_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def compare_markdown(report: dict) -> str:
+    """compare.md: each variant's metrics as mean ± standard deviation over its seeds, then every run with
+    its difference from the recipe and its command, the hardware and the command of the whole comparison."""
+    metric, variants = report["metric"], report["variants"]
+    seeds = report["seeds"]
+    shown = [metric, "eval_loss", "train_loss", "train_runtime"]
+    shown = [key for key in dict.fromkeys(shown) if any(key in variant["metrics"] for variant in variants)]
+    better = "higher" if report["greater_is_better"] else "lower"
+    lines = [
+        f"## Compare: {report['recipe']} ({report['job']}), varying {', '.join(report['vary'])}",
+        "",
+        f"Each variant ran with seeds {', '.join(map(str, seeds))}; mean ± standard deviation over them "
+        f"(n − 1). Main metric: {metric} of the final model ({better} is better).",
+        "",
+        "| variant | " + " | ".join(shown) + " |",
+        "|---" * (len(shown) + 1) + "|",
+    ]
+    for variant in variants:
+        cells = []
+        for key in shown:
+            stats = variant["metrics"].get(key)
+            spread = f" ± {number(stats['std'])}" if stats is not None and variant["n"] > 1 else ""
+            cell = "" if stats is None else f"{number(stats['mean'])}{spread}"
+            cells.append(f"**{cell}**" if key == metric and cell else cell)
+        lines.append(f"| `{variant['variant']}` | " + " | ".join(cells) + " |")
+    lines += ["", "| run | seed | " + metric + " | recipe difference | output |", "|---|---|---|---|---|"]
+    for each in report["runs"]:
+        difference = ", ".join(f"`{key}={value}`" for key, value in each["overrides"].items())
+        lines.append(
+            f"| `{each['variant']}` | {each['seed']} | {number(each['metrics'].get(metric))} | {difference} | "
+            f"`{each['output_dir']}` |"
+        )
+    hardware = report["hardware"]
+    lines += [
+        "",
+        "Hardware: " + ", ".join(f"{key} {value}" for key, value in hardware.items()) + ".",
+        "",
+        "Commands (the comparison, then each run; a finished run is reused, not trained again):",
+        "",
+        "```bash",
+        report["command"],
+        *(each["command"] for each in report["runs"]),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def number(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 

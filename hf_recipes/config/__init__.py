@@ -1,4 +1,4 @@
-"""The one home of the recipe schema: every recipe dataclass (pretrain, finetune, transfer, prompt), its
+"""The one home of the recipe schema: every recipe dataclass (pretrain, finetune, transfer, compare, prompt), its
 validation (one `UserError` line naming the file, the dotted key and what is allowed there) and its YAML.
 
 A recipe is read in four steps (hf_recipes.resolve drives them, the same way for every kind):
@@ -16,6 +16,7 @@ Nothing here imports the model or task registries: the checks that need them are
 """
 
 from .base import Recipe
+from .compare import CompareRecipe
 from .finetune import (
     CHECKPOINT_ONLY_KEYS,
     CONFIG_ONLY_KEYS,
@@ -57,6 +58,7 @@ from .schema import build, check_fields, check_training_arguments, check_trainin
 from .transfer import TransferRecipe
 
 __all__ = [
+    "CompareRecipe",
     "CHECKPOINT_ONLY_KEYS",
     "CONFIG_ONLY_KEYS",
     "RECIPES_DIR",
