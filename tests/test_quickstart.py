@@ -1,6 +1,7 @@
 """`hf-recipes quickstart` end to end, as a user runs it (a subprocess, offline, no data directory), with the
-steps shortened: tokenizer, MLM+NSP pretraining, fine-tuning from the checkpoint and from scratch on the
-built-in word_order task, evaluation, model cards, plots, and the printed summary."""
+steps shortened: tokenizer, causal-LM pretraining of the GPT, text generation, fine-tuning from the checkpoint
+and from scratch on the built-in word_order task over two seeds (the compare job), evaluation, model cards,
+plots, and the printed summary."""
 
 import json
 import os
@@ -19,6 +20,7 @@ SHORT = [
     "finetune.training.max_steps=20",
     "finetune.training.eval_steps=10",
     "finetune.training.disable_tqdm=true",
+    "seeds=2",
 ]
 
 
@@ -39,34 +41,69 @@ def quickstart(tmp_path_factory):
 
 def test_every_output_is_written(quickstart):
     out, _ = quickstart
+    classifier = ["model.safetensors", "recipe.yaml", "metrics.json", "predictions.jsonl", "loss.png"]
     expected = {
-        "pretrain": ["model.safetensors", "modeling_bert.py", "tokenizer.json", "recipe.yaml", "metrics.json"]
-        + ["loss.png", "README.md"],
-        "pretrained": ["model.safetensors", "recipe.yaml", "metrics.json", "predictions.jsonl", "loss.png"]
-        + ["confusion_matrix.png", "README.md"],
-        ".": ["transfer.md", "transfer.json", "transfer.png", "transfer.yaml"],
+        "pretrain": ["model.safetensors", "modeling_gpt.py", "tokenizer.json", "recipe.yaml", "metrics.json"]
+        + ["samples.txt", "loss.png", "README.md"],
+        "compare": ["compare.md", "compare.json", "compare.png", "compare.yaml"],
     }
-    expected["scratch"] = expected["pretrained"]
+    for init in ("pretrained", "scratch"):
+        for seed in (42, 43):
+            expected[f"compare/model.init={init}/seed_{seed}"] = [
+                *classifier,
+                "confusion_matrix.png",
+                "README.md",
+            ]
     for folder, names in expected.items():
         for name in names:
             assert (out / folder / name).is_file(), f"{folder}/{name}"
     pretraining = json.loads((out / "pretrain" / "metrics.json").read_text())
-    assert pretraining["global_step"] == 30 and "eval_mlm_accuracy" in pretraining
-    card = (out / "pretrained" / "README.md").read_text()
+    assert pretraining["global_step"] == 30 and "perplexity" in pretraining
+    card = (out / "compare" / "model.init=pretrained" / "seed_42" / "README.md").read_text()
     assert "word_order" in card
 
 
-def test_the_summary_prints_both_runs_and_what_to_run_next(quickstart):
+def test_the_summary_prints_the_mean_and_spread_of_both_inits_and_what_to_run_next(quickstart):
     out, stdout = quickstart
-    report = json.loads((out / "transfer.json").read_text())
-    assert (
-        report["task"] == "word_order" and report["pretrained"]["steps"] == report["scratch"]["steps"] == 20
-    )
-    assert f"from the pretrained BERT   eval_accuracy {report['pretrained']['eval_accuracy']:.3f}" in stdout
-    assert f"from random weights        eval_accuracy {report['scratch']['eval_accuracy']:.3f}" in stdout
-    assert "fill-mask with the saved checkpoint:" in stdout and "-> " in stdout
+    report = json.loads((out / "compare" / "compare.json").read_text())
+    assert report["recipe"] == "word_order" and report["seeds"] == [42, 43]
+    stats = {
+        variant["values"]["model.init"]: variant["metrics"]["eval_accuracy"] for variant in report["variants"]
+    }
+    assert all(run["metrics"]["global_step"] == 20 for run in report["runs"]) and len(report["runs"]) == 4
+    for init, label in (
+        ("pretrained", "from the pretrained GPT    "),
+        ("scratch", "from random weights        "),
+    ):
+        values = ", ".join(f"{value:.3f}" for value in stats[init]["values"])
+        assert (
+            f"{label}eval_accuracy {stats[init]['mean']:.3f} ± {stats[init]['std']:.3f}  ({values})" in stdout
+        )
+    worth = stats["pretrained"]["mean"] - stats["scratch"]["mean"]
+    assert f"pretraining is worth       {worth:+.3f} (mean over the seeds)" in stdout
+    assert "text-generation with the saved checkpoint:" in stdout and "'The value of the expression" in stdout
     assert f"outputs in {out}/" in stdout
     assert "make transfer TASK=sst2 DATA_DIR=../shared/data" in stdout
+
+
+def test_overrides_name_their_stage(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hf_recipes",
+            "quickstart",
+            "--output-dir",
+            str(tmp_path),
+            "training.max_steps=5",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: quickstart: training.max_steps: expected pretrain.<key>, finetune.<key> or seeds\n"
+    )
 
 
 def test_the_fine_tuned_directory_serves_a_pipeline(quickstart):
@@ -75,7 +112,10 @@ def test_the_fine_tuned_directory_serves_a_pipeline(quickstart):
     out, _ = quickstart
     # as the quickstart prints it: a fresh process that has not imported hf_recipes
     classify = pipeline(
-        "text-classification", model=str(out / "pretrained"), trust_remote_code=True, device="cpu"
+        "text-classification",
+        model=str(out / "compare" / "model.init=pretrained" / "seed_42"),
+        trust_remote_code=True,
+        device="cpu",
     )
     (prediction,) = classify("A function definition is an executable statement.")
     assert prediction["label"] in ("original", "shuffled")

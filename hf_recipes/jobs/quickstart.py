@@ -1,15 +1,18 @@
-"""`hf-recipes quickstart` (`make quickstart`): the whole path offline, on data that ships with Python.
+"""`hf-recipes quickstart` (`make quickstart`): the whole path offline, on data that ships with Python, ending in
+a comparison where pretraining pays.
 
-1. a WordPiece tokenizer and a small BERT (MLM + NSP) trained on the Python Language Reference
-   (recipes/pretrain/quickstart.yaml), with its model card and loss curves;
-2. the checkpoint used through transformers' own API (`pipeline("fill-mask")`);
-3. the built-in labelled task `word_order` (hf_recipes/tasks/word_order.py) fine-tuned from that checkpoint
-   and, with the same steps and seed, from random weights: evaluation, predictions, confusion matrices and
-   model cards for both, and the side-by-side table and plot of the transfer report.
+1. a byte-level BPE tokenizer and a small GPT trained as a causal language model on the Python Language
+   Reference (recipes/pretrain/quickstart.yaml), with its samples, loss curves and model card;
+2. the checkpoint used through transformers' own API (`pipeline("text-generation")`);
+3. the built-in labelled task `word_order` (hf_recipes/tasks/word_order.py: original word order, or shuffled?)
+   fine-tuned on 128 labelled sentences from that checkpoint and from random weights, 3 seeds each
+   (recipes/compare/quickstart.yaml, the compare job): each metric's mean ± standard deviation, the curves with a
+   band over seeds, and every run's model, predictions and model card.
 
-Steps 1 and 3 are the transfer job on recipes/transfer/quickstart.yaml, so `key=value` overrides address its
-keys (`pretrain.training.max_steps=100 finetune.training.max_steps=50`). Ends by printing where everything is
-and what to run next on real data.
+`key=value` overrides go to the pretraining with a `pretrain.` prefix and to every fine-tuning run with
+`finetune.` (`pretrain.training.max_steps=50 finetune.training.max_steps=20`); `seeds=N` sets the seeds per
+init. A finished pretraining or fine-tuning run in the output directory is reused, not trained again. Ends by
+printing the comparison, where everything is, and what to run next on real data.
 """
 
 from __future__ import annotations
@@ -18,80 +21,105 @@ import argparse
 import time
 from pathlib import Path
 
+from ..config import parse_overrides
+from ..errors import UserError
 from ..model_card import write_model_card
-from . import transfer
+from . import compare, pretrain
 
-PROBES = [
-    "the [MASK] statement is used to raise an exception.",
-    "a function is defined with the [MASK] keyword.",
-    "the value of the expression is [MASK] to the target list.",
-]
+PROMPTS = ["The value of the expression", "A function is defined"]
 
 
 def main(args: argparse.Namespace) -> int:
     out = Path(args.output_dir or "outputs/quickstart")
+    pretrain_overrides, finetune_overrides, seeds = _split(args.overrides)
     print(
-        f"quickstart -> {out}: pretraining a small BERT on the Python Language Reference, then fine-tuning it "
-        "and the same model from scratch on the built-in word_order task"
+        f"quickstart -> {out}: pretraining a small GPT on the Python Language Reference, then fine-tuning it and "
+        "the same model from random weights on the built-in word_order task (128 labels, 3 seeds each)"
     )
     started = time.perf_counter()
-    report = transfer.run("quickstart", args.overrides, output_dir=str(out))
-    pretrained_dir = Path(report["pretraining"]["output_dir"])
-    write_model_card(pretrained_dir)
-    demo = _fill_mask(pretrained_dir)
+    pretrain_dir = out / "pretrain"
+    pretraining = pretrain.run("quickstart", pretrain_overrides, output_dir=str(pretrain_dir))
+    write_model_card(pretrain_dir)
+    demo = _generate(pretrain_dir)
+    report = compare.run(
+        "quickstart",
+        finetune_overrides,
+        seeds=seeds,
+        model=str(pretrain_dir),
+        output_dir=str(out / "compare"),
+    )
     elapsed = time.perf_counter() - started
 
-    pretraining, pre, scratch = report["pretraining"], report["pretrained"], report["scratch"]
     metric = report["metric"]
+    stats = {variant["values"]["model.init"]: variant["metrics"][metric] for variant in report["variants"]}
+    pre, scratch = stats["pretrained"], stats["scratch"]
+    runs = {}
+    for each in report["runs"]:  # the first seed's run of each init
+        runs.setdefault(each["values"]["model.init"], each)
+    steps = runs["pretrained"]["metrics"].get("global_step")
     print(
         f"""
 quickstart done in {elapsed:.0f} s
-pretraining: {pretraining["steps"]} steps in {pretraining["train_runtime_s"]:.0f} s; masked-LM accuracy \
-{pretraining.get("eval_mlm_accuracy", float("nan")):.3f}, next-sentence accuracy \
-{pretraining.get("eval_nsp_accuracy", float("nan")):.3f} (held-out topics)
-fill-mask with the saved checkpoint:
+pretraining: {pretraining.get("global_step")} steps in {pretraining.get("train_runtime", 0):.0f} s; held-out \
+loss {pretraining.get("eval_loss", float("nan")):.3f} (perplexity {pretraining.get("perplexity", float("nan")):.0f})
+text-generation with the saved checkpoint:
 {demo}
 
-word_order ({report["eval_split"]}: sentences of topics held out from pretraining; chance = 0.5), \
-{pre["steps"]} fine-tuning steps each:
-  from the pretrained BERT   {metric} {pre[metric]:.3f}
-  from random weights        {metric} {scratch[metric]:.3f}
-  pretraining is worth       {report["difference"]:+.3f}
+word_order (sentences of the topics held out from pretraining; chance = 0.5), 128 labelled sentences, \
+{steps} fine-tuning steps, seeds {", ".join(map(str, report["seeds"]))}:
+  from the pretrained GPT    {metric} {_spread(pre)}
+  from random weights        {metric} {_spread(scratch)}
+  pretraining is worth       {pre["mean"] - scratch["mean"]:+.3f} (mean over the seeds)
 
 outputs in {out}/
-  transfer.md, transfer.json, transfer.png   the comparison: table, numbers and commands, eval curves
-  pretrain/                                  the BERT: model.safetensors + config.json + modeling_bert.py
-                                             (AutoModelForPreTraining), tokenizer.json (the WordPiece
-                                             trained on the corpus), recipe.yaml, metrics.json, loss.png,
-                                             README.md (model card)
-  pretrained/, scratch/                      the two fine-tuned classifiers: model, recipe.yaml, metrics.json,
-                                             predictions.jsonl, loss.png, confusion_matrix.png, README.md
-  pipeline("text-classification", model="{out}/pretrained", trust_remote_code=True) classifies sentences
+  compare/compare.md, .json, .png     the comparison: mean ± std table, every run's command, curves with a band
+  compare/model.init=*/seed_*/        the fine-tuned classifiers: model, recipe.yaml, metrics.json,
+                                      predictions.jsonl, loss.png, confusion_matrix.png, README.md
+  pretrain/                           the GPT: model.safetensors + config.json + modeling_gpt.py
+                                      (AutoModelForCausalLM), tokenizer.json (the BPE trained on the corpus),
+                                      recipe.yaml, metrics.json, samples.txt, loss.png, README.md (model card)
+  pipeline("text-classification", model="{runs["pretrained"]["output_dir"]}", trust_remote_code=True)
 
 next, on real data (../shared/data here, or the Hub without --data-dir):
-  make pretrain RECIPE=bert_mlm_nsp_wikitext DATA_DIR=../shared/data
-  make finetune TASK=sst2 DATA_DIR=../shared/data
-  make transfer TASK=sst2 DATA_DIR=../shared/data        # this comparison on SST-2 (and TASK=conll2003)
   make pretrain RECIPE=gpt_clm_wikitext DATA_DIR=../shared/data
+  make finetune TASK=sst2_gpt DATA_DIR=../shared/data
+  make transfer TASK=sst2 DATA_DIR=../shared/data        # BERT pretrained vs from scratch on SST-2
+  hf-recipes compare optimizers                          # or dropout, attention: recipes/compare/
   hf-recipes prompt sst2 --model outputs/gpt_clm_wikitext --data-dir ../shared/data --shots 0,1,4
-  hf-recipes push {out}/pretrained <your-user>/quickstart-word-order
+  hf-recipes push {out}/pretrain <your-user>/quickstart-gpt
 """
     )
     return 0
 
 
-def _fill_mask(checkpoint: Path) -> str:
-    from transformers import logging, pipeline
+def _split(overrides: list[str]) -> tuple[dict, dict, int | None]:
+    """`pretrain.key=value` / `finetune.key=value` / `seeds=N` from the command line."""
+    pretraining, finetuning, seeds = {}, {}, None
+    for key, value in parse_overrides(list(overrides)).items():
+        stage, _, rest = key.partition(".")
+        if key == "seeds":
+            seeds = value
+        elif stage == "pretrain" and rest:
+            pretraining[rest] = value
+        elif stage == "finetune" and rest:
+            finetuning[rest] = value
+        else:
+            raise UserError(f"quickstart: {key}: expected pretrain.<key>, finetune.<key> or seeds")
+    return pretraining, finetuning, seeds
 
-    # loading the MLM head from a pretraining checkpoint reports the unused NSP head: expected, not news
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        fill_mask = pipeline("fill-mask", model=str(checkpoint), device="cpu")
-    finally:
-        logging.set_verbosity(verbosity)
+
+def _spread(stats: dict) -> str:
+    values = ", ".join(f"{value:.3f}" for value in stats["values"])
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}  ({values})"
+
+
+def _generate(checkpoint: Path) -> str:
+    from transformers import pipeline, set_seed
+
+    generator = pipeline("text-generation", model=str(checkpoint), device="cpu")
+    set_seed(0)
     lines = []
-    for probe in PROBES:
-        guesses = ", ".join(f"{p['token_str']} ({p['score']:.2f})" for p in fill_mask(probe, top_k=3))
-        lines.append(f"  {probe}\n      -> {guesses}")
+    for prompt in PROMPTS:
+        text = generator(prompt, max_new_tokens=20, do_sample=True, top_k=50)[0]["generated_text"]
+        lines.append(f"  {text!r}")
     return "\n".join(lines)
