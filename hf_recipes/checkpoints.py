@@ -293,6 +293,33 @@ def model_for_task(spec, task, config):
         ) from None
 
 
+def reinitialize(model, names: list[str]) -> list[str]:
+    """Start the modules of `model` named by `names` (a module's full name, or the end of it after a dot) from
+    the model's own random initialisation again; returns the full names. One error line for a name that matches
+    no module."""
+    modules = dict(model.named_modules())
+    done = []
+    for name in names:
+        found = [full for full in modules if full == name or full.endswith(f".{name}")]
+        if not found:
+            top = ", ".join(sorted({full.split(".")[0] for full in modules if full})[:12])
+            raise UserError(
+                f"model.reinitialize: no module of the model is named {name!r} (its modules: {top}, ...)"
+            )
+        for full in found:
+            module = modules[full]
+            for tensor in [
+                *module.parameters(),
+                *module.buffers(),
+            ]:  # loaded weights are marked as initialised
+                tensor.__dict__.pop("_is_hf_initialized", None)
+            for submodule in module.modules():
+                submodule.__dict__.pop("_is_hf_initialized", None)
+                model._init_weights(submodule)
+            done.append(full)
+    return done
+
+
 def context_length(config, tokenizer) -> int | None:
     """The longest input a model takes: its position embeddings, or the tokenizer's model_max_length when that
     is smaller (unset, it is a huge number); None for a model without either limit (a recurrent one)."""

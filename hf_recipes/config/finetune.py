@@ -47,10 +47,15 @@ class FinetuneModelSpec:
     # With `type` or `init: scratch` (a pretrained checkpoint has embeddings of its own).
     embeddings_from: str | None = None
     freeze_embeddings: bool = False  # keep those embeddings fixed while fine-tuning (else they train too)
+    # Modules of the checkpoint to start from random weights again (the model's own initialisation), by name or
+    # by the end of their name, e.g. [pooler] (BERT's pooler, trained for next-sentence prediction) or
+    # [encoder.layer.11] (Zhang et al. 2021, "Revisiting Few-sample BERT Fine-tuning": re-initialised top
+    # layers steady fine-tuning). With `init: pretrained` only.
+    reinitialize: list[str] = field(default_factory=list)
 
 
 # Keys of the model section that only a checkpoint (`name_or_path`) takes, and only a config (`type`) takes.
-CHECKPOINT_ONLY_KEYS = ("init", "trust_remote_code", "ignore_mismatched_sizes")
+CHECKPOINT_ONLY_KEYS = ("init", "trust_remote_code", "ignore_mismatched_sizes", "reinitialize")
 CONFIG_ONLY_KEYS = ("type", "size")
 
 
@@ -133,6 +138,10 @@ class FinetuneRecipe(Recipe):
         takes (`given`: the section as written, where a default `init` and an explicit one differ); a model built
         from a config has a tokenizer section (the head it needs is checked in hf_recipes.resolve)."""
         spec, tokenizer = self.model, self.tokenizer
+        if spec.reinitialize and spec.init != "pretrained":
+            raise UserError(
+                f"{source}: model.reinitialize: only with init: pretrained (from scratch every weight is new)"
+            )
         if spec.freeze_embeddings and spec.embeddings_from is None:
             raise UserError(
                 f"{source}: model.freeze_embeddings: needs model.embeddings_from (the vectors to keep)"

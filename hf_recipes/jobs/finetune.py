@@ -42,7 +42,7 @@ import transformers
 from accelerate import PartialState
 from transformers import TrainerCallback
 
-from ..checkpoints import check_checkpoint, input_length, model_for_task, tokenizer_and_config
+from ..checkpoints import check_checkpoint, input_length, model_for_task, reinitialize, tokenizer_and_config
 from ..config import FinetuneRecipe
 from ..hub import push_after_training
 from ..model_card import write_model_card
@@ -149,6 +149,10 @@ def _data_and_model(resolved, run_dir: RunDirectory, args):
     config.update(task.model_kwargs())  # after load(): a custom task discovers its labels there
     transformers.set_seed(args.seed)  # the new head (or, from scratch, every weight) starts the same each run
     model = model_for_task(spec, task, config)
+    if spec.reinitialize:
+        logger.info(
+            f"re-initialised from random weights: {', '.join(reinitialize(model, spec.reinitialize))}"
+        )
     task.configure_model(model, args, recipe.generation, max_length)
     embeddings = {}
     if spec.embeddings_from is not None:  # feature-based transfer

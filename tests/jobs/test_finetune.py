@@ -386,6 +386,24 @@ def test_init_pretrained_keeps_the_encoder_and_scratch_does_not(bert_checkpoint,
     assert tokenizer.get_vocab() == transformers.AutoTokenizer.from_pretrained(bert_checkpoint).get_vocab()
 
 
+def test_reinitialize_starts_the_named_modules_again_and_keeps_the_rest(bert_checkpoint, tmp_path):
+    """model.reinitialize=[pooler]: the pooler (trained for next-sentence prediction) starts from the model's
+    own random initialisation (normal, std initializer_range; zero bias), every other weight is the
+    checkpoint's; a name that matches no module is one error line."""
+    out = tmp_path / "reinit"
+    overrides = ["model.reinitialize=[pooler]", "training.learning_rate=0", "training.max_steps=1"]
+    finetune("sst2", out, *overrides, "training.eval_on_start=false", "data.max_eval_samples=16",
+             model=bert_checkpoint)  # fmt: skip
+    before, after = load_file(bert_checkpoint / "model.safetensors"), load_file(out / "model.safetensors")
+    pooler = "bert.pooler.dense.weight"
+    assert not torch.equal(before[pooler], after[pooler])
+    assert abs(after[pooler].std().item() - 0.02) < 0.003 and not after["bert.pooler.dense.bias"].any()
+    kept = [name for name in before if name in after and not name.startswith("bert.pooler")]
+    assert len(kept) > 10 and all(torch.equal(before[name], after[name]) for name in kept)
+    with pytest.raises(UserError, match="model.reinitialize: no module of the model is named 'poolr'"):
+        finetune("sst2", tmp_path / "typo", "model.reinitialize=[poolr]", model=bert_checkpoint)
+
+
 def test_a_head_fine_tuned_for_other_labels_restarts_only_when_asked(bert_checkpoint, tmp_path):
     """A checkpoint fine-tuned on 3 labels, fine-tuned again on CoLA's 2: refused in one line, then with
     model.ignore_mismatched_sizes the encoder is kept and only the head starts again."""
