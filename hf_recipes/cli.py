@@ -290,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    finished = False
     try:
-        return _resolve(args.verb)(args) or 0
+        status = _resolve(args.verb)(args) or 0
+        finished = status == 0
+        return status
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -302,14 +305,19 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        _leave_process_group()
+        _leave_process_group(together=finished)
 
 
-def _leave_process_group() -> None:
+def _leave_process_group(together: bool) -> None:
     """Under `accelerate launch` the ranks share a process group; leave it before the interpreter exits, as
-    torch asks (a group torn down by the exit alone has aborted a rank of a finished run: torch 2.14, gloo)."""
+    torch asks (a group torn down by the exit alone has aborted a rank of a finished run: torch 2.14, gloo).
+    After a run that finished, the ranks first wait for each other: a rank that tore the group down while the
+    other still used it aborted that one ("terminate called without an active exception", torch 2.13, gloo, 2
+    CPU processes under load). After a failure there is no waiting: the other rank may never come."""
     torch = sys.modules.get("torch")
     if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        if together:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
