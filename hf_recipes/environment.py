@@ -62,6 +62,13 @@ def hardware() -> dict[str, Any]:
     }
 
 
+def report_hardware() -> dict[str, Any]:
+    """hardware() with the versions of torch, transformers and Python: what a comparison report states its
+    timings were measured on (transfer.json, compare.json)."""
+    found = versions()
+    return {**hardware(), **{key: found[key] for key in ("torch", "transformers", "python")}}
+
+
 def environment(argv: list[str] | None = None) -> dict[str, Any]:
     """versions() + hardware() + the command line (with any secret in it redacted)."""
     from .secrets import redact_argv

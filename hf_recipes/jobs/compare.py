@@ -23,21 +23,21 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import re
 import shlex
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import CompareRecipe, FinetuneRecipe, PretrainRecipe, command, parse_overrides
+from ..environment import report_hardware
 from ..errors import UserError
 from ..plots import plot_compare
 from ..reports import compare_markdown
 from ..resolve import resolve
 from ..runs import write_json, write_text
-from .transfer import hardware
 
 
 def main(args: argparse.Namespace) -> int:
@@ -167,7 +167,7 @@ def run(recipe_name: str, overrides: list[str] | dict = (), **options) -> dict:
         "runs": runs,
         "command": f"hf-recipes compare {shlex.quote(str(out / 'compare.yaml'))}",  # the resolved recipe
         "output_dir": str(out),
-        "hardware": hardware(),
+        "hardware": report_hardware(),
     }
     write_json(out / "compare.json", report)
     write_text(out / "compare.md", compare_markdown(report))
@@ -270,10 +270,8 @@ def _statistics(values: list[float]) -> dict[str, Any]:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1))
+    """Mean and sample standard deviation (n - 1; 0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 __all__ = ["run"]

@@ -36,12 +36,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from .. import environment
 from ..checkpoints import check_checkpoint
 from ..config import FinetuneRecipe, PretrainRecipe, TransferRecipe, command, flatten
-from ..environment import versions
+from ..environment import report_hardware
 from ..plots import plot_transfer
 from ..reports import transfer_markdown
 from ..resolve import resolve
@@ -224,7 +222,7 @@ def _report(
             output_dir=recipe.output_dir,
         ),
         "output_dir": recipe.output_dir,
-        "hardware": hardware(),
+        "hardware": report_hardware(),
     }
     if pretraining is not None:
         stage, metrics = pretraining, pretraining["metrics"]
@@ -266,12 +264,6 @@ def _summary(stage: dict, metric: str, score) -> dict:
     if stage["learning_rate"] is not None:
         summary["learning_rate"] = stage["learning_rate"]
     return summary
-
-
-def hardware() -> dict[str, Any]:
-    """What the timings were measured on, with the versions of torch and transformers."""
-    found = versions()
-    return {**environment.hardware(), **{key: found[key] for key in ("torch", "transformers", "python")}}
 
 
 __all__ = ["run"]
