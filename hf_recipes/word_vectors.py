@@ -110,11 +110,7 @@ class WordVectors:
     def from_model(cls, model, tokenizer, name: str = "the model") -> WordVectors:
         """The vectors of an embedding model (`get_input_embeddings()`) for the words of its tokenizer."""
         vectors = model.get_input_embeddings().weight.detach()
-        vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-        special = set(tokenizer.all_special_ids)
-        kept = [
-            (word, index) for word, index in vocabulary if index not in special and index < vectors.shape[0]
-        ]
+        kept = tokenizer_words(tokenizer, vectors.shape[0])
         if not kept:
             raise UserError(f"{name}: the tokenizer has no words to give vectors for")
         words, ids = zip(*kept)
@@ -276,6 +272,14 @@ def describe(vectors: WordVectors, probes: list[str], out: Path, title: str, top
 _TOKEN_MARKS = ("##", "Ġ", "▁")
 
 
+def tokenizer_words(tokenizer, rows: int) -> list[tuple[str, int]]:
+    """(token, id) of every token of `tokenizer` but its special ones, in id order, for the ids below `rows`
+    (the rows of an embedding table)."""
+    special = set(tokenizer.all_special_ids)
+    vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    return [(token, index) for token, index in vocabulary if index not in special and index < rows]
+
+
 def token_word(token: str) -> str:
     """The text of a vocabulary token as a word: without its tokenizer's position marks."""
     for mark in _TOKEN_MARKS:
@@ -296,12 +300,10 @@ def initialise_embeddings(model, tokenizer, vectors: WordVectors, freeze: bool =
             f"embeddings have {embedding.weight.shape[1]}: train vectors of that size or set the model's "
             "embedding size to theirs"
         )
-    special = set(tokenizer.all_special_ids)
     rows, words = [], []
-    for token, index in tokenizer.get_vocab().items():
-        if index not in special and index < embedding.weight.shape[0]:
-            rows.append(index)
-            words.append(token_word(token))
+    for token, index in tokenizer_words(tokenizer, embedding.weight.shape[0]):
+        rows.append(index)
+        words.append(token_word(token))
     found, from_ngrams, mean = 0, 0, vectors.vectors.mean(0)
     values = torch.empty(len(rows), vectors.vectors.shape[1])
     for position, word in enumerate(words):
@@ -333,4 +335,4 @@ def initialise_embeddings(model, tokenizer, vectors: WordVectors, freeze: bool =
     }
 
 
-__all__ = ["WordVectors", "describe", "initialise_embeddings", "projection", "token_word"]
+__all__ = ["WordVectors", "describe", "initialise_embeddings", "projection", "token_word", "tokenizer_words"]

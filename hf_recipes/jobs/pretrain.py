@@ -49,7 +49,7 @@ from ..training import (
     UnitsProgress,
     training_arguments,
 )
-from ..word_vectors import WordVectors, describe
+from ..word_vectors import WordVectors, describe, tokenizer_words
 from .generate import sample_texts
 
 # TrainingArguments the recipe does not have to repeat (it can override each of them).
@@ -192,10 +192,8 @@ def _units(recipe: PretrainRecipe, train_dataset, args) -> tuple[str, float]:
 def _words(tokenizer) -> list[str | None]:
     """The word of every id (None for special tokens), in id order."""
     words: list[str | None] = [None] * len(tokenizer)
-    special = set(tokenizer.all_special_ids)
-    for word, index in tokenizer.get_vocab().items():
-        if index not in special and index < len(words):
-            words[index] = word
+    for word, index in tokenizer_words(tokenizer, len(words)):
+        words[index] = word
     return words
 
 
