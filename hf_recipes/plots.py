@@ -153,15 +153,16 @@ def plot_compare(report: dict, path: Path) -> Path:
     for axes, (curves, label) in zip(axes_row[0], panels):
         for index, variant in enumerate(report["variants"]):
             colour = colours[index % len(colours)]
+            seeds = f", {variant['n']} seeds" if variant["n"] > 1 else ""
+            name = f"{variant['variant']}{seeds}"  # on the variant's first curve in the panel
             for curve, style in zip(curves, ("-", "--")):
                 points = variant["curves"].get(curve) or []
                 if not points:
                     continue
                 steps, means, stds = (np.asarray(column, dtype=float) for column in zip(*points))
-                seeds = f", {variant['n']} seeds" if variant["n"] > 1 else ""
-                name = f"{variant['variant']}{seeds}" if style == "-" or curve == metric else None
                 marker = "o" if len(steps) < 30 else None
                 axes.plot(steps, means, style, marker=marker, markersize=3, color=colour, label=name)
+                name = None
                 if variant["n"] > 1:
                     axes.fill_between(steps, means - stds, means + stds, color=colour, alpha=0.15)
         axes.set_xlabel("optimizer step")

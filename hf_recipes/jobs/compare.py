@@ -27,6 +27,7 @@ import re
 import shlex
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,17 +75,21 @@ def plan(
     recipe_name: str,
     overrides: list[str] | dict = (),
     *,
-    vary: list[str] | None = None,
+    vary: list[str] | dict[str, list[Any]] | None = None,
     seeds: int | None = None,
     job: str | None = None,
     model: str | None = None,
     data_dir: str | None = None,
     output_dir: str | None = None,
+    layout: Callable[[dict[str, Any], int], Path] | None = None,
 ) -> Plan:
     """Read the compare recipe and check the recipe of every run it will make (a typo in the third value
-    fails now, not after an hour of the first two)."""
+    fails now, not after an hour of the first two). `vary` is the command line's `KEY=V1,V2` items or a
+    mapping of keys to values; `layout` (for jobs built on compare, such as transfer) places a run by its
+    variant's values and seed instead of `<output_dir>/<variant>/seed_<seed>`."""
     given = dict(overrides) if isinstance(overrides, dict) else parse_overrides(list(overrides))
-    flags = {"vary": _axes(vary) if vary else None, "seeds": seeds, "job": job, "model": model}
+    axes = list(vary.items()) if isinstance(vary, dict) else _axes(vary) if vary else None
+    flags = {"vary": axes, "seeds": seeds, "job": job, "model": model}
     resolved = resolve(
         CompareRecipe,
         recipe_name,
@@ -108,7 +113,7 @@ def plan(
     for name, values in _variants(recipe):
         for seed in seeds_run:
             run_overrides = {**shared, **values, "training.seed": seed}
-            run_dir = Path(recipe.output_dir) / name / f"seed_{seed}"
+            run_dir = layout(values, seed) if layout else Path(recipe.output_dir) / name / f"seed_{seed}"
             resolve(
                 schema, recipe.recipe, dict(run_overrides), data_dir=recipe.data_dir, output_dir=str(run_dir),
                 **job_flags,
@@ -123,7 +128,7 @@ def plan(
 def run(recipe_name: str, overrides: list[str] | dict = (), **options) -> dict:
     """Run every variant × seed (reusing finished runs) and write the report; returns it (compare.json).
     `overrides` are the compared recipe's (`training.max_steps=100`), added to the compare recipe's own;
-    `options` are plan's (vary, seeds, job, model, data_dir, output_dir)."""
+    `options` are plan's (vary, seeds, job, model, data_dir, output_dir, layout)."""
     from . import finetune, pretrain
 
     checked = plan(recipe_name, overrides, **options)

@@ -1,9 +1,15 @@
 """`hf-recipes transfer TASK` (`make transfer TASK=...`): what pretraining buys, measured.
 
     transfer recipe ─▶ pretrain job (or --model) ─▶ checkpoint
-                    ─▶ finetune job, model.init=pretrained ─▶ <output_dir>/pretrained
-                    ─▶ finetune job, model.init=scratch    ─▶ <output_dir>/scratch
+                    ─▶ compare job, --vary model.init=pretrained,scratch, one seed:
+                         finetune job, model.init=pretrained ─▶ <output_dir>/pretrained
+                         finetune job, model.init=scratch    ─▶ <output_dir>/scratch
+                         compare.md + compare.json + compare.png (the comparison's own report)
                     ─▶ transfer.md + transfer.json (side-by-side table) + transfer.png (eval metric vs step)
+
+Transfer is a preset of `hf-recipes compare` with a pretraining stage in front: the same report over several
+seeds is `hf-recipes compare <task> --model <checkpoint> --vary model.init=pretrained,scratch --seeds 3`
+(what `hf-recipes quickstart` runs).
 
 The two fine-tuning runs are the same fine-tuning recipe with the same overrides, the same seed and the same
 number of steps; they differ only in `model.init` (and their output directories), which the saved
@@ -66,7 +72,7 @@ def run(
 ) -> dict:
     """Pretrain (unless `model` is given), fine-tune from the checkpoint and from scratch, write the report;
     returns the report (what transfer.json holds)."""
-    from . import finetune, pretrain
+    from . import compare, pretrain
 
     if model is not None:  # the checkpoint is checked before the recipe's keys
         check_checkpoint(model, "--model")
@@ -78,7 +84,6 @@ def run(
     seed = {"training.seed": recipe.seed} if recipe.seed is not None else {}
     pretrain_overrides = {**flatten(recipe.pretrain), **seed}
     finetune_overrides = {**flatten(recipe.finetune), **seed}
-    rates = recipe.learning_rates or [None]  # None: once, at the fine-tuning recipe's own rate
     pretrain_dir = _pretrain_dir(recipe)
 
     # Check both recipes and their overrides now, not after an hour of pretraining.
@@ -102,37 +107,33 @@ def run(
         checkpoint = pretrain_dir
     else:
         checkpoint = recipe.model
+    # The fine-tuning runs are a comparison of model.init (and of the rates, when swept) over one seed.
+    # Without `learning_rates`, once at the fine-tuning recipe's own rate.
+    rates = {"training.learning_rate": recipe.learning_rates} if recipe.learning_rates else {}
+    vary = {"model.init": list(RUNS), **rates}
+
+    def layout(values: dict, seed: int) -> Path:
+        rate = values.get("training.learning_rate")
+        return out / values["model.init"] if rate is None else out / values["model.init"] / f"lr_{rate:g}"
+
+    compared = compare.run(
+        recipe.task,
+        finetune_overrides,
+        vary=vary,
+        seeds=1,
+        model=checkpoint,
+        data_dir=recipe.data_dir,
+        output_dir=str(out),
+        layout=layout,
+    )
     runs: dict[str, list[dict]] = {init: [] for init in RUNS}
-    for init in RUNS:
-        for rate in rates:
-            run_dir = str(out / init if rate is None else out / init / f"lr_{rate:g}")
-            run_overrides = {**finetune_overrides, "model.init": init}
-            if rate is not None:
-                run_overrides["training.learning_rate"] = rate
-            started = time.perf_counter()
-            metrics = finetune.run(
-                recipe.task,
-                dict(run_overrides),
-                model=checkpoint,
-                data_dir=recipe.data_dir,
-                output_dir=run_dir,
-            )
-            runs[init].append(
-                {
-                    "learning_rate": rate,
-                    "output_dir": run_dir,
-                    "wall_time_s": time.perf_counter() - started,
-                    "metrics": metrics,
-                    "command": command(
-                        "finetune",
-                        recipe.task,
-                        run_overrides,
-                        model=checkpoint,
-                        data_dir=recipe.data_dir,
-                        output_dir=run_dir,
-                    ),
-                }
-            )
+    for each in compared["runs"]:
+        runs[each["values"]["model.init"]].append(
+            {
+                "learning_rate": each["values"].get("training.learning_rate"),
+                **{key: each[key] for key in ("output_dir", "wall_time_s", "metrics", "command")},
+            }
+        )
 
     report = _report(recipe, recipe_name, overrides, task, checkpoint, pretraining, runs)
     write_json(out / "transfer.json", report)
@@ -236,7 +237,7 @@ def _report(
             "command": stage["command"],
             **{
                 k: metrics[k]
-                for k in ("eval_mlm_accuracy", "eval_nsp_accuracy", "perplexity")
+                for k in ("eval_mlm_accuracy", "eval_nsp_accuracy", "perplexity", "unigram_perplexity")
                 if k in metrics
             },
         }
