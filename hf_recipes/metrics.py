@@ -27,6 +27,7 @@ __all__ = [
     "seqeval_scores",
     "squad_exact_match",
     "squad_f1",
+    "unigram_loss",
     "squad_scores",
 ]
 
@@ -38,6 +39,15 @@ __all__ = [
 def perplexity(loss: float) -> float:
     """exp(loss), or inf where it would overflow."""
     return math.exp(loss) if loss < 50 else float("inf")
+
+
+def unigram_loss(train_tokens, eval_tokens, vocab_size: int) -> float:
+    """The held-out cross-entropy (nats per token) of predicting every token by its training frequency alone
+    (add-one smoothed): what a language model scores before it uses any context. A masked or causal LM whose
+    held-out loss is no lower has learned only how common each token is (the plateau its training starts on),
+    and a model fine-tuned from it starts from no better features than random weights."""
+    counts = np.bincount(np.asarray(train_tokens), minlength=vocab_size).astype(np.float64) + 1.0
+    return float(-np.log(counts[np.asarray(eval_tokens)] / counts.sum()).mean())
 
 
 def accuracy(predictions, references) -> dict[str, float]:

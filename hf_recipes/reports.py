@@ -58,7 +58,7 @@ def transfer_markdown(report: dict) -> str:
     if pretraining is not None:
         measured = ", ".join(
             f"{key} {number(pretraining[key])}"
-            for key in ("eval_mlm_accuracy", "eval_nsp_accuracy", "perplexity")
+            for key in ("eval_mlm_accuracy", "eval_nsp_accuracy", "perplexity", "unigram_perplexity")
             if key in pretraining
         )
         when = (

@@ -16,8 +16,10 @@ recipe.yaml (the resolved recipe), metrics.json, log_history.json, loss.png, and
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import transformers
 from accelerate import PartialState
@@ -38,7 +40,7 @@ from ..data.word_vectors import (
 )
 from ..errors import UserError
 from ..hub import push_after_training
-from ..metrics import perplexity
+from ..metrics import perplexity, unigram_loss
 from ..models import REGISTRY
 from ..resolve import resolve
 from ..runs import RunDirectory, write_text
@@ -70,7 +72,8 @@ def main(args: argparse.Namespace) -> int:
     metrics = run(args.recipe, args.overrides, data_dir=args.data_dir, output_dir=args.output_dir)
     if not PartialState().is_main_process:
         return 0
-    prefixes = ("eval_", "best_", "perplexity", "train_tok", "train_words", "train_entries", "probe_")
+    shown_prefixes = ("eval_", "best_", "perplexity", "unigram_", "train_tok", "train_words", "train_entries")
+    prefixes = (*shown_prefixes, "probe_")
     shown = {k: v for k, v in metrics.items() if k.startswith(prefixes)}
     print(f"done: {metrics['output_dir']}\n" + "\n".join(f"  {k} = {v}" for k, v in sorted(shown.items())))
     return 0
@@ -159,14 +162,56 @@ def _write_results(
         evaluation = _final_evaluation(trainer)
         metrics.update(evaluation)
         # for BERT, eval_loss is MLM + NSP: its perplexity is the masked LM's
-        metrics["perplexity"] = perplexity(
-            evaluation["eval_mlm_loss" if objective.type != "causal_lm" else "eval_loss"]
-        )
+        loss = evaluation["eval_mlm_loss" if objective.type != "causal_lm" else "eval_loss"]
+        metrics["perplexity"] = perplexity(loss)
+        metrics.update(_context_free_baseline(trainer, objective, loss))
     if trainer.is_world_process_zero():
         if objective.type == "causal_lm":
             write_text(out / "samples.txt", _samples(trainer.model, trainer.processing_class, recipe))
         metrics = run_dir.finish(trainer.state.log_history, metrics, title=f"{out.name}: {objective.type}")
     return metrics
+
+
+def _context_free_baseline(trainer, objective, loss: float) -> dict:
+    """`unigram_loss` (and its perplexity): the held-out loss of predicting each token by its frequency in the
+    training examples, beside which the model's held-out loss says whether it learned to use context. One
+    warning when it did not: fine-tuning from such a checkpoint starts from token frequencies, no better than
+    random weights.
+
+    A masked LM is held to the unigram loss at the targets it cannot see: the 10% of targets that masking
+    leaves as they are (80/10/10) cost a model that copies its input nothing, context or not."""
+    tokenizer = trainer.processing_class
+    vocab_size = max(len(tokenizer), trainer.model.config.vocab_size)
+    train = _predicted_tokens(trainer.train_dataset, objective, tokenizer)
+    held_out = _predicted_tokens(trainer.eval_dataset, objective, tokenizer)
+    baseline = unigram_loss(train, held_out, vocab_size)
+    collator = trainer.data_collator
+    hidden = (
+        collator.mask_replace_prob + collator.random_replace_prob if objective.type != "causal_lm" else 1.0
+    )
+    if loss >= hidden * baseline and trainer.is_world_process_zero():
+        kind = "masked-LM" if objective.type != "causal_lm" else "language-model"
+        copied = "" if hidden == 1.0 else f" at the {hidden:.0%} of targets it cannot see"
+        print(
+            f"pretrain: warning: the held-out {kind} loss ({loss:.3f}) is no lower than predicting each token by "
+            f"its frequency in the training text{copied} ({hidden * baseline:.3f}; unigram_loss in metrics.json): "
+            "the model has not learned to use context, and fine-tuning from it is unlikely to beat random "
+            "weights; train longer or on more text, or use an objective that learns from every token (causal_lm)",
+            file=sys.stderr,
+        )
+    return {"unigram_loss": baseline, "unigram_perplexity": perplexity(baseline)}
+
+
+def _predicted_tokens(dataset, objective, tokenizer, limit: int = 2_000_000):
+    """The ids of the tokens the objective predicts in `dataset`, from evenly spaced rows up to about `limit`
+    tokens: a causal LM predicts every token of a block but its first; masking picks among the non-special
+    tokens."""
+    sample = dataset.select(range(0, len(dataset), max(1, len(dataset) * objective.length // limit)))
+    rows = sample.with_format("numpy")["input_ids"]
+    if objective.type == "causal_lm":
+        return np.concatenate([row[1:] for row in rows])
+    tokens = np.concatenate(list(rows))
+    return tokens[~np.isin(tokens, tokenizer.all_special_ids)]
 
 
 def _optimizer(recipe: PretrainRecipe, args):

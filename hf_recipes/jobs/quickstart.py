@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
         f"""
 quickstart done in {elapsed:.0f} s
 pretraining: {pretraining.get("global_step")} steps in {pretraining.get("train_runtime", 0):.0f} s; held-out \
-loss {pretraining.get("eval_loss", float("nan")):.3f} (perplexity {pretraining.get("perplexity", float("nan")):.0f})
+loss {pretraining.get("eval_loss", float("nan")):.3f} (perplexity {pretraining.get("perplexity", float("nan")):.0f}; {pretraining.get("unigram_perplexity", float("nan")):.0f} from token frequencies alone)
 text-generation with the saved checkpoint:
 {demo}
 

@@ -16,6 +16,7 @@ import hf_recipes  # noqa: F401
 from hf_recipes.config import RECIPES_DIR
 from hf_recipes.errors import UserError
 from hf_recipes.jobs.pretrain import run
+from hf_recipes.metrics import unigram_loss
 from hf_recipes.runs import recipe_differences
 from tests.helpers import pretrain_recipe
 
@@ -51,7 +52,7 @@ def logged_losses(output_dir):
     return [entry["loss"] for entry in history if "loss" in entry]
 
 
-def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path):
+def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path, capsys):
     out = tmp_path / "char_gpt"
     # logging every step: the first logged loss is the untrained model's (about ln 65), not an average over
     # steps that already reach the unigram plateau, so "the loss fell" does not hinge on thread-count numerics
@@ -82,6 +83,10 @@ def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path):
     evaluations = [e for e in json.loads((out / "log_history.json").read_text()) if "eval_loss" in e]
     assert [e["step"] for e in evaluations] == [20, 40] and evaluations[-1]["eval_loss"] == saved["eval_loss"]
     assert len((out / "samples.txt").read_text().strip()) > 0
+    # 40 steps learn more than how common each character is: no warning about the plateau
+    assert saved["eval_loss"] < saved["unigram_loss"] - 0.1, saved
+    assert saved["unigram_perplexity"] == pytest.approx(math.exp(saved["unigram_loss"]))
+    assert "has not learned to use context" not in capsys.readouterr().err
 
     # The directory is a complete checkpoint for transformers' Auto classes.
     tokenizer = transformers.AutoTokenizer.from_pretrained(out)
@@ -102,9 +107,16 @@ def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path):
     assert again == original
 
 
-def test_bert_mlm_nsp_pretraining_end_to_end(shared_data, tmp_path):
+def test_bert_mlm_nsp_pretraining_end_to_end(shared_data, tmp_path, capsys):
     out = tmp_path / "bert"
     metrics = run("bert_mlm_nsp_wikitext", BERT, data_dir=str(shared_data), output_dir=str(out))
+    # 20 steps of masked LM learn token frequencies at most: the run says that fine-tuning from it is
+    # unlikely to pay (its held-out MLM loss is no lower than the unigram loss at the 90% of targets it
+    # cannot see)
+    assert metrics["eval_mlm_loss"] >= 0.9 * metrics["unigram_loss"], metrics
+    warning = capsys.readouterr().err
+    assert f"the held-out masked-LM loss ({metrics['eval_mlm_loss']:.3f}) is no lower than" in warning
+    assert f"({0.9 * metrics['unigram_loss']:.3f}; unigram_loss in metrics.json)" in warning
 
     losses = logged_losses(out)
     assert losses[-1] < losses[0] - 0.5, losses
@@ -214,6 +226,11 @@ def test_a_directory_of_another_recipe_is_refused(shared_data, tmp_path):
             data_dir=str(shared_data),
             output_dir=str(out),
         )
+
+
+def test_the_unigram_loss_is_the_held_out_cross_entropy_of_training_frequencies_add_one():
+    # counts 2 + 1, 1 + 1, 0 + 1 over 6: the held-out tokens 0 and 1 cost -log(3/6) and -log(2/6)
+    assert unigram_loss([0, 0, 1], [0, 1], 3) == pytest.approx(-(math.log(3 / 6) + math.log(2 / 6)) / 2)
 
 
 def test_runs_differ_by_what_they_train_not_by_their_description():
