@@ -9,7 +9,8 @@
   one line naming the step (`NonFiniteLoss`); the checkpoints already written are the last good ones;
 - **nothing trains twice**: resuming from a checkpoint that already reached `max_steps` (a kill after the last
   save) loads it instead of training one step more, as transformers' loop would;
-- evaluation and prediction read the dataset in order (predictions pair with their examples).
+- evaluation and prediction read the dataset in order (predictions pair with their examples), and an
+  evaluation leaves the random state as it found it: how often a run evaluates does not change its training.
 
 Under several processes the per-step flags (stop requested, loss not finite) are all-reduced, so every
 process stops at the same step and none waits for the others forever.
@@ -22,14 +23,17 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import transformers
 from torch.utils.data import SequentialSampler
@@ -328,11 +332,37 @@ class _EvaluationInOrder:
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
 
-class RecipeTrainer(_SafeTraining, _EvaluationInOrder, transformers.Trainer):
+class _EvaluationLeavesTheRandomState:
+    """An evaluation during training draws from the global random generators (every DataLoader iterator takes
+    a base seed from torch's, a masked-LM collator masks with it), so how often a run evaluates would change the
+    dropout masks and the shuffles of its training, and two runs that differ only in `eval_steps` would train
+    differently. Evaluation here runs on forked generators and leaves training's where it found them."""
+
+    def evaluate(self, *args, **kwargs):
+        with preserved_random_state():
+            return super().evaluate(*args, **kwargs)
+
+
+@contextmanager
+def preserved_random_state():
+    """Restore torch's (CPU and initialised CUDA devices), numpy's and Python's random state on exit."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+class RecipeTrainer(_SafeTraining, _EvaluationInOrder, _EvaluationLeavesTheRandomState, transformers.Trainer):
     """`Trainer` with the guarantees of hf_recipes.training."""
 
 
-class RecipeSeq2SeqTrainer(_SafeTraining, _EvaluationInOrder, transformers.Seq2SeqTrainer):
+class RecipeSeq2SeqTrainer(
+    _SafeTraining, _EvaluationInOrder, _EvaluationLeavesTheRandomState, transformers.Seq2SeqTrainer
+):
     """`Seq2SeqTrainer` with the guarantees of hf_recipes.training."""
 
 
