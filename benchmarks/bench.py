@@ -1,6 +1,7 @@
 """`make bench`: measured numbers for the README, stamped with the hardware they were measured on.
 
     python benchmarks/bench.py [--only NAME ...] [--data-dir ../shared/data] [--device cpu|cuda]
+                               [--word-vectors skipgram cbow fasttext glove]
 
 Benchmarks:
   char_gpt   the char_gpt_shakespeare recipe (nanoGPT's baby GPT, 2000 steps): best validation loss, wall time
@@ -215,13 +216,24 @@ def main() -> int:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per step_time case")
+    parser.add_argument(
+        "--word-vectors",
+        nargs="*",
+        choices=["skipgram", "cbow", "fasttext", "glove"],
+        default=["skipgram", "cbow", "fasttext", "glove"],
+        help="which models the word_vectors benchmark trains (default: all four)",
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.date.today().isoformat()
     for name in args.only:
         rows = BENCHMARKS[name](args)
         record = {"date": stamp, "device": args.device, "hardware": hardware(args.device), "results": rows}
-        path = RESULTS / f"{name}-{args.device}-{stamp}.json"
+        record["command"] = shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
+        part = name
+        if name == "word_vectors" and len(args.word_vectors) < 4:  # a subset: beside the full run, not over it
+            part = f"{name}-{'-'.join(args.word_vectors)}"
+        path = RESULTS / f"{part}-{args.device}-{stamp}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"\n{name} ({args.device}, {record['hardware']['cpu']}) -> {path.relative_to(ROOT)}")
         keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "benchmark"]

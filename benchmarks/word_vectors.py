@@ -163,6 +163,8 @@ def run(args) -> list[dict]:
         "glove": ("glove_offline", []),
     }
     for kind, (recipe, overrides) in ours.items():
+        if kind not in args.word_vectors:
+            continue
         if kind != "glove":
             rows.append(gensim_row(kind, 1))
             print(json.dumps(rows[-1]), flush=True)

@@ -28,6 +28,7 @@ from hf_recipes.models.word2vec.modeling_word2vec import (
     keep_probabilities,
     kept_tokens,
     noise_distribution,
+    skipgram_loss,
 )
 from tests.models.checks import assert_remote_code_identical, assert_save_reload_identical
 
@@ -44,6 +45,36 @@ def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():
     torch.testing.assert_close(observed, expected, atol=0.004, rtol=0.03)
     # not the plain unigram distribution: the rare words are drawn far more often than their share
     assert observed[7] > 3 * counts[7] / counts.sum()
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_skipgram_loss_and_its_hand_written_backward_equal_autograds(sparse):
+    """NegativeSampling's backward against autograd through the plain expression: for each center, log σ of its
+    contexts' scores and, weighted by its number of contexts, log σ(−score) of its noise words."""
+    torch.manual_seed(0)
+    n, vocab, dim, negative = 12, 30, 8, 3
+    ids = torch.randint(2, vocab, (n,))
+    positions, inside = context_windows(torch.tensor([1] * 7 + [2] * 5), 2)
+    inputs = torch.randn(n, dim, dtype=torch.float64, requires_grad=True)
+    table = torch.nn.Embedding(vocab, dim, sparse=sparse).double()
+    noise_table = noise_distribution(torch.arange(vocab) + 1, 0.75)
+    torch.manual_seed(1)
+    loss = skipgram_loss(inputs, ids, positions, inside, table, noise_table, negative)
+    loss.backward()
+    torch.manual_seed(1)  # the same noise words
+    noise = draw_noise(noise_table, n * negative).view(n, negative)
+    reference_inputs = inputs.detach().clone().requires_grad_()
+    reference_table = table.weight.detach().clone().requires_grad_()
+    u = reference_table[ids[positions]]  # (n, 2·window, d): every slot of the window, masked below
+    positive = -torch.nn.functional.logsigmoid((u * reference_inputs[:, None]).sum(-1))[inside].sum()
+    scores = (reference_table[noise] * reference_inputs[:, None]).sum(-1)
+    noise_loss = (-torch.nn.functional.logsigmoid(-scores) * inside.sum(1, keepdim=True)).sum()
+    (positive + noise_loss).backward()
+    torch.testing.assert_close(loss, positive + noise_loss)
+    torch.testing.assert_close(inputs.grad, reference_inputs.grad)
+    gradient = table.weight.grad.to_dense() if sparse else table.weight.grad
+    assert table.weight.grad.is_sparse == sparse
+    torch.testing.assert_close(gradient, reference_table.grad)
 
 
 def test_subsampling_keeps_rare_words_and_drops_frequent_ones_at_mikolovs_rate():
