@@ -181,6 +181,7 @@ def tokenizer_from_spec(spec, texts: Callable[[], Iterable[str]]):
         spec.train,
         spec.vocab_size,
         lowercase=spec.lowercase,
+        strip_accents=spec.strip_accents,
         min_frequency=spec.min_frequency,
         special_tokens=spec.special_tokens or None,
     )

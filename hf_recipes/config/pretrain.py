@@ -32,6 +32,7 @@ class TokenizerSpec:
     name_or_path: str | None = None
     vocab_size: int = 8000
     lowercase: bool | None = None  # None: the kind's usual choice (True for wordpiece, as bert-base-uncased)
+    strip_accents: bool = False  # é -> e (bert-base-uncased does); text is NFC either way: Hangul stays whole
     min_frequency: int = 2
     special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token, e.g. {unk_token: "<unk>"}
 

@@ -2,7 +2,8 @@
 
 Five kinds, each set up as the model family that made it famous:
 
-- `"wordpiece"`: BERT. BertNormalizer (lowercasing by default, as bert-base-uncased), BertPreTokenizer, `##`
+- `"wordpiece"`: BERT. BertNormalizer's cleanup, lowercasing by default (as bert-base-uncased; accents are
+  kept unless `strip_accents`), BertPreTokenizer, `##`
   continuation pieces, [PAD] [UNK] [CLS] [SEP] [MASK], and a post-processor that builds
   `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` with token_type_ids 0 for A and 1 for B.
 - `"bpe"`: GPT-2's byte-level BPE. Every string is encodable (no unknown tokens) and decodes back exactly.
@@ -17,6 +18,9 @@ Five kinds, each set up as the model family that made it famous:
   into runs of word characters and of punctuation, the words seen `min_frequency` times (word2vec's
   min_count), the most frequent first; `<pad>` and `<unk>`. `word_tokenizer` builds one for a given word list
   (the words of an imported vector file).
+
+Every kind normalises text to NFC: Korean, Japanese, Chinese, Arabic and emoji come back from
+decode(encode(text)) as they went in (WordPiece: up to its spacing around punctuation and unknown pieces).
 
 Training the same kind on the same corpus gives the same tokenizer, byte for byte, for "wordpiece" (see
 `_wordpiece_tokenizer`), "bpe", "char" and "word". "unigram" does not quite: 🤗 tokenizers' Unigram trainer learns the
@@ -82,6 +86,7 @@ def train_tokenizer(
     vocab_size: int | None = None,
     *,
     lowercase: bool | None = None,
+    strip_accents: bool = False,
     min_frequency: int = 2,
     special_tokens: Mapping[str, str] | None = None,
 ) -> PreTrainedTokenizerFast:
@@ -92,6 +97,9 @@ def train_tokenizer(
         upper bound.
     lowercase: lowercase before anything else; `None` means the kind's usual choice (True for "wordpiece", as
         bert-base-uncased; False otherwise, so BPE and char tokenizers reproduce the text exactly).
+    strip_accents: drop combining marks (é → e, as bert-base-uncased does), for the subword and char kinds.
+        Off by default. Every kind normalises to NFC (composed characters) last, so a Hangul syllable stays
+        one character whether or not accents are stripped: decode(encode(text)) == NFC(text).
     min_frequency: how often a merge/piece must occur to enter the vocabulary ("wordpiece" and "bpe";
         🤗 tokenizers' Unigram trainer has no such setting, and "char" keeps every character).
     special_tokens: overrides of the kind's default special tokens by role, e.g. `{"pad_token": "<pad>"}`;
@@ -110,19 +118,20 @@ def train_tokenizer(
     special_list = list(dict.fromkeys(specials.values()))  # ids in this order, duplicates (bos = eos) once
     lowercase = (kind == "wordpiece") if lowercase is None else lowercase
 
+    normalizer = _normalizer(lowercase, strip_accents)
     if kind == "char":
-        tokenizer = _char_tokenizer(texts, special_list, specials["unk_token"], lowercase, vocab_size)
+        tokenizer = _char_tokenizer(texts, special_list, specials["unk_token"], normalizer, vocab_size)
     elif kind == "word":
         tokenizer = _word_tokenizer(
             texts, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
         )
     elif kind == "wordpiece":
         tokenizer = _wordpiece_tokenizer(
-            texts, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
+            texts, vocab_size, min_frequency, special_list, specials["unk_token"], normalizer
         )
     else:
         tokenizer, trainer = _untrained_subword_tokenizer(
-            kind, vocab_size, min_frequency, special_list, specials["unk_token"], lowercase
+            kind, vocab_size, min_frequency, special_list, specials["unk_token"], normalizer
         )
         tokenizer.train_from_iterator(texts, trainer=trainer)
     if "cls_token" in specials:  # BERT's input layout, with segment ids
@@ -145,13 +154,22 @@ def train_tokenizer(
     )
 
 
+def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
+    """Lowercasing and accent stripping as asked, then NFC. Stripping accents goes through NFD, which also
+    takes every Hangul syllable apart into its jamo (한 → ᄒ ᅡ ᆫ); NFC puts them back together, so Korean keeps
+    its syllables (and a vocabulary spends no pieces on lone jamo) whatever is asked."""
+    steps = [normalizers.NFD(), normalizers.StripAccents()] if strip_accents else []
+    steps += [normalizers.Lowercase()] if lowercase else []
+    return normalizers.Sequence([*steps, normalizers.NFC()])
+
+
 def _wordpiece_tokenizer(
     texts: Iterable[str],
     vocab_size: int,
     min_frequency: int,
     special_list: list[str],
     unk_token: str,
-    lowercase: bool,
+    normalizer: normalizers.Normalizer,
 ) -> Tokenizer:
     """BERT's WordPiece tokenizer trained on `texts`, the same vocabulary on every run.
 
@@ -164,7 +182,7 @@ def _wordpiece_tokenizer(
     if iter(texts) is texts:
         texts = list(texts)
     tokenizer, trainer = _untrained_subword_tokenizer(
-        "wordpiece", vocab_size, min_frequency, special_list, unk_token, lowercase
+        "wordpiece", vocab_size, min_frequency, special_list, unk_token, normalizer
     )
     characters: set[str] = set()
     for text in texts:
@@ -190,13 +208,22 @@ def _wordpiece_tokenizer(
 
 
 def _untrained_subword_tokenizer(
-    kind: str, vocab_size: int, min_frequency: int, special_list: list[str], unk_token: str, lowercase: bool
+    kind: str,
+    vocab_size: int,
+    min_frequency: int,
+    special_list: list[str],
+    unk_token: str,
+    normalizer: normalizers.Normalizer,
 ) -> tuple[Tokenizer, trainers.Trainer]:
     """The pipeline (normalizer, pre-tokenizer, model, decoder) of a subword kind, and the trainer that learns
     its vocabulary."""
     if kind == "wordpiece":
         tokenizer = Tokenizer(models.WordPiece(unk_token=unk_token))
-        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+        # BERT's cleanup (control characters dropped, whitespace unified, CJK ideographs spaced apart), then
+        # our lowercasing / accents / NFC: BertNormalizer's own strip_accents would leave Hangul decomposed
+        tokenizer.normalizer = normalizers.Sequence(
+            [normalizers.BertNormalizer(lowercase=False, strip_accents=False), normalizer]
+        )
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tokenizer.decoder = decoders.WordPiece(prefix="##")
         trainer = trainers.WordPieceTrainer(
@@ -208,8 +235,7 @@ def _untrained_subword_tokenizer(
         )
     elif kind == "bpe":
         tokenizer = Tokenizer(models.BPE())
-        if lowercase:
-            tokenizer.normalizer = normalizers.Lowercase()
+        tokenizer.normalizer = normalizer
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
         tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
@@ -222,9 +248,7 @@ def _untrained_subword_tokenizer(
         )
     else:  # unigram
         tokenizer = Tokenizer(models.Unigram())
-        tokenizer.normalizer = normalizers.Sequence(
-            [normalizers.NFKC(), *([normalizers.Lowercase()] if lowercase else [])]
-        )
+        tokenizer.normalizer = normalizer
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
         tokenizer.decoder = decoders.Metaspace()
         trainer = trainers.UnigramTrainer(
@@ -281,13 +305,17 @@ def word_tokenizer(words: Sequence[str], lowercase: bool) -> PreTrainedTokenizer
 
 
 def _char_tokenizer(
-    texts: Iterable[str], special_list: list[str], unk_token: str, lowercase: bool, vocab_size: int | None
+    texts: Iterable[str],
+    special_list: list[str],
+    unk_token: str,
+    normalizer: normalizers.Normalizer,
+    vocab_size: int | None,
 ) -> Tokenizer:
     """A WordLevel tokenizer whose words are single characters: the special tokens first, then every character
-    of the corpus in sorted order; decoding concatenates the characters back."""
+    of the (normalised) corpus in sorted order; decoding concatenates the characters back."""
     chars: set[str] = set()
     for text in texts:
-        chars.update(text.lower() if lowercase else text)
+        chars.update(normalizer.normalize_str(text))
     vocab = {token: i for i, token in enumerate(special_list + sorted(chars - set(special_list)))}
     if vocab_size is not None and len(vocab) > vocab_size:
         raise UserError(
@@ -295,8 +323,7 @@ def _char_tokenizer(
             f"{len(special_list)} special tokens exceed vocab_size={vocab_size}: raise vocab_size or leave it unset"
         )
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unk_token))
-    if lowercase:
-        tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.normalizer = normalizer
     tokenizer.pre_tokenizer = pre_tokenizers.Split(
         Regex(r"[\s\S]"), behavior="isolated"
     )  # [\s\S]: newlines too

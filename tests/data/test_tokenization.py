@@ -148,3 +148,49 @@ def test_load_tokenizer_reports_a_folder_without_tokenizer_files(tmp_path):
     with pytest.raises(UserError, match="cannot load tokenizer") as error:
         load_tokenizer(tmp_path)
     assert "\n" not in str(error.value)
+
+
+SCRIPTS = [
+    "이 영화 정말 재밌었어요! 배우들의 연기가 최고였다 ㅋㅋ",
+    "東京の映画館で、とても面白い映画を見ました。",
+    "我们昨天看了一部非常好看的电影。",
+    "شاهدنا فيلما رائعا أمس في السينما.",
+    "Loved it 😍🎬👍🏽 — 10/10, café naïve façade",
+    "mixed 한국어 and English, 日本語 と 中文 😀 text",
+]
+
+
+@pytest.fixture(scope="module")
+def multilingual_corpus(shared_data) -> list[str]:
+    """The first 3,000 NSMC reviews (Korean) and every line above, 50 times over."""
+    path = shared_data / "nsmc" / "train.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (see ../shared/data/README.md)")
+    reviews = [line.split("\t")[1] for line in path.read_text(encoding="utf-8").splitlines()[1:3001]]
+    return reviews + SCRIPTS * 50
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "char", "unigram"])
+def test_every_script_comes_back_whole_and_hangul_keeps_its_syllables(kind, multilingual_corpus):
+    """decode(encode(text)) is the NFC text (WordPiece: up to its spaces around punctuation), for decomposed
+    (NFD) input too; a vocabulary trained on Korean spends no pieces on the lone jamo that NFD would leave."""
+    import unicodedata
+
+    tokenizer = train_tokenizer(multilingual_corpus, kind, 3000, lowercase=False)
+    for text in SCRIPTS + multilingual_corpus[:200:7]:
+        for given in (text, unicodedata.normalize("NFD", text)):
+            decoded = tokenizer.decode(tokenizer(given, add_special_tokens=False)["input_ids"])
+            if kind == "wordpiece":  # it puts spaces around punctuation and between CJK ideographs
+                assert "".join(decoded.split()) == "".join(text.split()), (given, decoded)
+            else:
+                assert decoded == text, (given, decoded)
+    lone_jamo = [token for token in tokenizer.get_vocab() if any("\u1100" <= c <= "\u11ff" for c in token)]
+    assert lone_jamo == []
+
+
+def test_accents_are_stripped_only_when_asked_and_never_from_hangul(multilingual_corpus):
+    kept = train_tokenizer(multilingual_corpus, "wordpiece", 3000)  # lowercase, as bert-base-uncased
+    stripped = train_tokenizer(multilingual_corpus, "wordpiece", 3000, strip_accents=True)
+    text = "Café 한국어 naïve"
+    assert kept.backend_tokenizer.normalizer.normalize_str(text) == "café 한국어 naïve"
+    assert stripped.backend_tokenizer.normalizer.normalize_str(text) == "cafe 한국어 naive"
