@@ -57,8 +57,9 @@ def is_local(name: str) -> bool:
 
 
 def check_checkpoint(name: str, what: str = "model") -> None:
-    """A local checkpoint must be a folder with a config.json; a Hub id is checked when it is loaded."""
-    if not is_local(name):
+    """A local checkpoint must be a folder with a config.json; a Hub id is checked when it is loaded
+    (`scratch:TYPE/SIZE` is no checkpoint: the fine-tuning recipe builds that model)."""
+    if name.startswith("scratch:") or not is_local(name):
         return
     path = Path(name).expanduser()
     if not path.is_dir():

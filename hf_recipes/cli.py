@@ -68,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune = verbs.add_parser("finetune", help="fine-tune on a task (sst2, conll2003, squad, custom...)")
     finetune.add_argument("task", help="a built-in task name, or a recipe YAML path")
-    finetune.add_argument("--model", metavar="M", help="a checkpoint directory or a Hub id")
+    finetune.add_argument(
+        "--model",
+        metavar="M",
+        help="a checkpoint directory or a Hub id; scratch:TYPE[/SIZE] (e.g. scratch:hfr_bert/mini): that model "
+        "with random weights and a tokenizer trained on the task",
+    )
     _add_run_arguments(finetune)
 
     transfer = verbs.add_parser(

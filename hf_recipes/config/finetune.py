@@ -54,6 +54,10 @@ class FinetuneModelSpec:
     reinitialize: list[str] = field(default_factory=list)
 
 
+# `--model scratch:hfr_bert/mini`: the model built from a registered type (and size) with random weights,
+# its tokenizer trained on the task's training split (the family's kind, or the recipe's tokenizer section).
+SCRATCH = "scratch:"
+
 # Keys of the model section that only a checkpoint (`name_or_path`) takes, and only a config (`type`) takes.
 CHECKPOINT_ONLY_KEYS = ("init", "trust_remote_code", "ignore_mismatched_sizes", "reinitialize")
 CONFIG_ONLY_KEYS = ("type", "size")
@@ -115,7 +119,9 @@ class FinetuneRecipe(Recipe):
     @classmethod
     def apply_flags(cls, data: dict[str, Any], source: str, flags: dict[str, Any]) -> None:
         model = flags.pop("model", None)
-        if model is not None:
+        if model is not None and model.startswith(SCRATCH):
+            _from_scratch(data, model, source)
+        elif model is not None:
             section = data.get("model")
             if isinstance(section, dict) and section.get("type") is not None:
                 # --model puts a checkpoint in place of the model the recipe builds from a config: that model's
@@ -154,7 +160,8 @@ class FinetuneRecipe(Recipe):
         if (spec.name_or_path is None) == (spec.type is None):
             raise UserError(
                 f"{source}: model: set exactly one of `name_or_path` (a checkpoint to fine-tune, or --model) or "
-                "`type` (a model_type built from its config, with a `tokenizer` section)"
+                "`type` (a model_type built from its config, with a `tokenizer` section); from the command line, "
+                "--model scratch:TYPE/SIZE (e.g. scratch:hfr_bert/mini) builds one with a tokenizer"
             )
         if spec.name_or_path is not None:
             wrong = next((key for key in CONFIG_ONLY_KEYS if key in given), None)
@@ -185,6 +192,26 @@ class FinetuneRecipe(Recipe):
             raise UserError(
                 f"{source}: tokenizer.separate_vocabularies: needs `train` (two tokenizers to train)"
             )
+
+
+def _from_scratch(data: dict[str, Any], model: str, source: str) -> None:
+    """`--model scratch:TYPE[/SIZE]` in place of the recipe's model: the checkpoint's keys go, the model is
+    built from TYPE (SIZE one of its presets), and a recipe without a tokenizer section gets one that trains
+    the family's kind of tokenizer on the task's training split."""
+    from ..models import REGISTRY
+
+    model_type, _, size = model[len(SCRATCH) :].partition("/")
+    if not model_type:
+        raise UserError(
+            f"--model {model}: expected scratch:TYPE or scratch:TYPE/SIZE, e.g. scratch:hfr_bert/mini"
+        )
+    section = data.get("model") if isinstance(data.get("model"), dict) else {}
+    kept = {k: v for k, v in section.items() if k in ("embeddings_from", "freeze_embeddings")}
+    data["model"] = {"type": model_type, **({"size": size} if size else {}), **kept}
+    family = REGISTRY.get(model_type)
+    tokenizer = data.get("tokenizer") if isinstance(data.get("tokenizer"), dict) else {}
+    if family is not None and family.tokenizer is not None and not {"train", "name_or_path"} & set(tokenizer):
+        data["tokenizer"] = {"train": family.tokenizer, **tokenizer}  # e.g. tokenizer.vocab_size=2000 given
 
 
 # Types of the GenerationConfig fields a recipe usually sets (transformers 5 defaults them all to None, so the

@@ -2,7 +2,8 @@
 
 A family is a sub-package here with `configuration_<arch>.py` + `modeling_<arch>.py` and an `__init__` that
 names `CONFIG_CLASS`, `MODELING` (the modeling module, whose `AUTO_MAP` lists every head and its Auto class)
-a one-line `DESCRIPTION` and `SIZES` (named config presets: tiny, base, ...). Every such sub-package is found and registered on import: adding an
+a one-line `DESCRIPTION`, `SIZES` (named config presets: tiny, base, ...) and `TOKENIZER` (the tokenizer kind
+a model built from scratch trains). Every such sub-package is found and registered on import: adding an
 architecture is adding its folder, nothing else.
 """
 
@@ -27,6 +28,7 @@ class Family:
     heads: tuple[Head, ...]
     description: str
     sizes: dict[str, dict]  # named presets of config fields, e.g. {"base": {"hidden_size": 768, ...}}
+    tokenizer: str | None = None  # the tokenizer kind it is trained with from scratch (wordpiece, bpe, word)
 
     def head(self, auto_class: str) -> type:
         for head in self.heads:
@@ -49,7 +51,14 @@ def _register(family: ModuleType) -> Family:
         model_class.register_for_auto_class(auto_name)
         heads.append(Head(auto_name, model_class))
     sizes = getattr(family, "SIZES", {})
-    return Family(config_class.model_type, config_class, tuple(heads), family.DESCRIPTION, sizes)
+    return Family(
+        config_class.model_type,
+        config_class,
+        tuple(heads),
+        family.DESCRIPTION,
+        sizes,
+        getattr(family, "TOKENIZER", None),
+    )
 
 
 def _discover() -> list[ModuleType]:

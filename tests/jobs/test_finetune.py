@@ -34,6 +34,7 @@ from hf_recipes.models.transformer import HfrTransformerConfig
 from tests.conftest import SHARED_DATA
 from tests.helpers import finetune_recipe
 
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 STEPS = 40
 FAST = [
     "variant=tiny",
@@ -497,6 +498,45 @@ def test_how_often_a_run_evaluates_does_not_change_its_training(bert_checkpoint,
         runs[every] = [entry["loss"] for entry in history if "loss" in entry]
         assert len(evaluations(out)) == 8 // every
     assert len(runs[2]) == 8 and runs[2] == runs[8], runs
+
+
+def test_a_custom_korean_folder_trains_from_scratch_in_one_command(shared_data, tmp_path):
+    """`hf-recipes finetune custom --data-dir D --model scratch:hfr_bert/tiny`: no checkpoint, the tokenizer
+    trained on the folder's training text (Hangul syllables whole), the saved recipe reruns the same run."""
+    source = shared_data / "nsmc" / "train.txt"
+    if not source.is_file():
+        pytest.skip(f"{source} is absent (see ../shared/data/README.md)")
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    lines = source.read_text(encoding="utf-8").splitlines()
+    for name, rows in (("train.tsv", lines[1:801]), ("validation.tsv", lines[801:1001])):
+        body = "".join(f"{row.split(chr(9))[1]}\t{row.split(chr(9))[2]}\n" for row in rows)
+        (folder / name).write_text("document\tlabel\n" + body, encoding="utf-8")
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "hf_recipes", "finetune", "custom", "--data-dir", str(folder)]
+    command += ["--model", "scratch:hfr_bert/tiny", "--output-dir", str(out), "variant=tiny"]
+    command += ["task.text_columns=[document]", "tokenizer.vocab_size=3000", "training.disable_tqdm=true"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=OFFLINE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "hfr_bert" and config["num_hidden_layers"] == 2  # the tiny preset
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    vocabulary = tokenizer.get_vocab()
+    assert "영화" in vocabulary and not any("\u1100" <= c <= "\u11ff" for token in vocabulary for c in token)
+    assert tokenizer.tokenize("이 영화 정말 최고")[:2] == ["이", "영화"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["global_step"] == 40 and 0 <= metrics["eval_accuracy"] <= 1
+    saved = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert (saved["model"]["type"], saved["model"]["size"]) == ("hfr_bert", "tiny")
+    assert saved["tokenizer"]["train"] == "wordpiece" and "name_or_path" not in saved["model"]
+    again = subprocess.run(
+        [sys.executable, "-m", "hf_recipes", "finetune", str(out / "recipe.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=OFFLINE,
+    )
+    assert again.returncode == 0 and "finished already with this recipe" in again.stderr, again.stderr[-2000:]
 
 
 def test_two_cpu_processes_under_accelerate_launch(bert_checkpoint, tmp_path):

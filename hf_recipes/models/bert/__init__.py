@@ -16,6 +16,7 @@ from .modeling_bert import (
 CONFIG_CLASS = HfrBertConfig
 MODELING = modeling_bert
 DESCRIPTION = "BERT-style bidirectional encoder (Devlin et al. 2019): MLM + NSP pretraining"
+TOKENIZER = "wordpiece"  # the kind `--model scratch:<type>` trains on the task (hf_recipes.data.tokenization)
 
 
 def _size(layers: int, hidden: int, heads: int) -> dict:

@@ -7,6 +7,7 @@ from .modeling_fasttext import HfrFastTextModel, HfrFastTextPreTrainedModel
 CONFIG_CLASS = HfrFastTextConfig
 MODELING = modeling_fasttext
 DESCRIPTION = "FastText (Bojanowski et al. 2017): word2vec over character n-grams, vectors for unseen words"
+TOKENIZER = "word"  # the kind `--model scratch:<type>` trains on the task (hf_recipes.data.tokenization)
 
 SIZES = {
     "tiny": dict(vector_size=16, window=2, negative=2, bucket=1000),

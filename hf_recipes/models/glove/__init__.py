@@ -9,6 +9,7 @@ MODELING = modeling_glove
 DESCRIPTION = (
     "GloVe (Pennington et al. 2014): vectors fitted to log co-occurrence counts, weighted least squares"
 )
+TOKENIZER = "word"  # the kind `--model scratch:<type>` trains on the task (hf_recipes.data.tokenization)
 
 SIZES = {
     "tiny": dict(vector_size=16, x_max=10.0),

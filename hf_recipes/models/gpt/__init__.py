@@ -12,6 +12,7 @@ from .modeling_gpt import (
 CONFIG_CLASS = HfrGPTConfig
 MODELING = modeling_gpt
 DESCRIPTION = "GPT-style causal decoder (Radford et al. 2018/2019): pre-LN (GPT-2) or post-LN (GPT-1)"
+TOKENIZER = "bpe"  # the kind `--model scratch:<type>` trains on the task (hf_recipes.data.tokenization)
 
 
 def _size(layers: int, width: int, heads: int, **extra) -> dict:

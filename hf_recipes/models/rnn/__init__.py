@@ -14,6 +14,7 @@ from .modeling_rnn import (
 CONFIG_CLASS = HfrRNNConfig
 MODELING = modeling_rnn
 DESCRIPTION = "RNN/LSTM/GRU: seq2seq with or without attention (Sutskever/Bahdanau/Luong), LM, classifier"
+TOKENIZER = "bpe"  # the kind `--model scratch:<type>` trains on the task (hf_recipes.data.tokenization)
 
 
 def _size(layers: int, embedding: int, hidden: int) -> dict:

@@ -13,6 +13,7 @@ MODELING = modeling_transformer
 DESCRIPTION = (
     "Transformer encoder-decoder (Vaswani et al. 2017): sinusoidal positions, post-LN (pre-LN switch)"
 )
+TOKENIZER = "bpe"  # the kind `--model scratch:<type>` trains on the task (hf_recipes.data.tokenization)
 
 
 def _size(layers: int, width: int, heads: int, ffn: int, **extra) -> dict:
