@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--split", metavar="S", help="default: the task's evaluation split (e.g. test, train)"
     )
+    evaluate.add_argument(
+        "--file",
+        metavar="PATH[:PATH]",
+        help="score this file in the task's format instead (a translation pair: STEM.de:STEM.en, or STEM)",
+    )
     _add_run_arguments(evaluate)
 
     generate = verbs.add_parser(

@@ -191,6 +191,13 @@ class Task:
         """Bring a Hub dataset to the schema `load_files` produces (default: unchanged)."""
         return raw
 
+    def load_file(
+        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
+    ) -> datasets.Dataset:
+        """Rows of one more file in the format of the task's own files (`hf-recipes evaluate --file`), in the
+        schema `load_files` gives, under the split name `split`."""
+        raise UserError(f"task {self.name}: scoring a file of its own is not supported; use --split")
+
     def load_files(
         self, data_dir: Path, *, cache_dir: str | None = None, splits: Sequence[str] | None = None
     ) -> datasets.DatasetDict:

@@ -229,6 +229,15 @@ class CustomFiles:
             out["train"], out["validation"] = held_out["train"], held_out["test"]
         return select_splits(datasets.DatasetDict(out), splits, self.name)
 
+    def load_file(
+        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
+    ) -> datasets.Dataset:
+        """Another file of the training file's kind, read and checked the same way (after `load`, which set
+        the labels)."""
+        if len(paths) != 1 or not paths[0].is_file():
+            raise UserError(f"task custom: --file takes one existing file, got {', '.join(map(str, paths))}")
+        return self.normalise(self.read(paths[0], cache_dir), paths[0], split, "the training file")
+
     # Hooks for each task type.
     def read(self, path: Path, cache_dir: str | None) -> datasets.Dataset:
         return read_table(path, cache_dir)

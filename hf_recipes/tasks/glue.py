@@ -232,13 +232,13 @@ def read_glue_tsv(
     """Rows of a GLUE TSV in the Hub schema. Labels: an index ("0"/"1"), a label name ("entailment"),
     a float (STS-B); a row without one (the test files) gets -1. Rows too short for the needed fields are
     skipped (QQP's train file has a few), as the Hub's converter did."""
-    columns = list(fieldnames) if fieldnames else header(path)
+    columns = list(fieldnames) if fieldnames else header(path, "tsv")  # NSMC's are .txt
     missing = [c for c in text_columns.values() if c not in columns]
     if missing:
         raise UserError(f"{path}: no column {missing[0]!r} in the header (found: {', '.join(columns)})")
     labelled = label_column is not None and label_column in columns
     index = {name: i for i, name in enumerate(label_names or ())}
-    for idx, row in enumerate(read_rows(path, fieldnames=fieldnames)):
+    for idx, row in enumerate(read_rows(path, fieldnames=fieldnames, format="tsv")):
         texts = {out: row.get(column) for out, column in text_columns.items()}
         if any(text is None for text in texts.values()):
             continue
@@ -306,6 +306,24 @@ class GlueTask(SequenceClassificationTask):
             )
         return datasets.DatasetDict(out)
 
+    def load_file(
+        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
+    ) -> datasets.Dataset:
+        """A TSV with the release's header (e.g. a GLUE dev file, NSMC's id/document/label rows)."""
+        (path,) = _one_file(paths, self.name)
+        return cached_dataset(
+            read_glue_tsv,
+            self.features(),
+            [path],
+            cache_dir,
+            split=split,
+            path=str(path),
+            text_columns=self.spec.text_columns,
+            label_column=self.spec.label_column,
+            label_names=self.spec.label_names,
+            fieldnames=self.spec.headerless.get(self.eval_split),  # CoLA's files have no header
+        )
+
     def scores(self, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
         for name in self.spec.metrics:
@@ -318,6 +336,14 @@ class GlueTask(SequenceClassificationTask):
             elif name == "pearson":
                 out.update(M.pearson_spearman(predictions, references))
         return out
+
+
+def _one_file(paths: Sequence[Path], task: str) -> tuple[Path]:
+    if len(paths) != 1:
+        raise UserError(f"task {task}: --file takes one file, got {len(paths)}")
+    if not paths[0].is_file():
+        raise UserError(f"{paths[0]}: file not found")
+    return (paths[0],)
 
 
 def glue_task(config: str, **options: Any) -> GlueTask:

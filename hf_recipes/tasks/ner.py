@@ -242,6 +242,24 @@ class Conll2003Task(TokenClassificationTask):
             )
         return datasets.DatasetDict(out)
 
+    def load_file(
+        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
+    ) -> datasets.Dataset:
+        """A CoNLL file (IOB1 or IOB2) under any name."""
+        if len(paths) != 1 or not paths[0].is_file():
+            raise UserError(
+                f"task {self.name}: --file takes one existing CoNLL file, got {', '.join(map(str, paths))}"
+            )
+        return cached_dataset(
+            read_conll,
+            conll_features(self.label_names),
+            [paths[0]],
+            cache_dir,
+            split=split,
+            path=str(paths[0]),
+            label_names=tuple(self.label_names),
+        )
+
     def from_hub(self, raw: datasets.DatasetDict) -> datasets.DatasetDict:
         """Hub copies differ in how they store the tags (ClassLabel ids in some order, or strings): bring them
         to ids in CONLL2003_LABELS order."""

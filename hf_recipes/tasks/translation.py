@@ -254,6 +254,32 @@ class Multi30kTask(TranslationTask):
             )
         return datasets.DatasetDict(out)
 
+    def load_file(
+        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
+    ) -> datasets.Dataset:
+        """Line-aligned files named by their language (`test_2017_mscoco.de:test_2017_mscoco.en`), or their
+        common stem (`test_2017_mscoco`: the `.de` and `.en` beside it)."""
+        if len(paths) == 1 and paths[0].suffix.lstrip(".") not in LANGUAGES:
+            paths = [paths[0].with_name(f"{paths[0].name}.{lang}") for lang in LANGUAGES]
+        by_language = {path.suffix.lstrip("."): path for path in paths}
+        if sorted(by_language) != sorted(LANGUAGES) or len(paths) != len(LANGUAGES):
+            raise UserError(
+                f"task {self.name}: --file needs one file per language ({', '.join(LANGUAGES)}), named by it: "
+                f"STEM.de:STEM.en, or STEM; got {', '.join(map(str, paths))}"
+            )
+        missing = [path for path in by_language.values() if not path.is_file()]
+        if missing:
+            raise UserError(f"{missing[0]}: file not found")
+        features = datasets.Features({lang: datasets.Value("string") for lang in LANGUAGES})
+        return cached_dataset(
+            read_parallel,
+            features,
+            list(by_language.values()),
+            cache_dir,
+            split=split,
+            paths={lang: str(path) for lang, path in by_language.items()},
+        )
+
 
 def multi30k(**options: Any) -> Multi30kTask:
     fixed = dict(

@@ -184,6 +184,17 @@ def test_cola_single_label_end_to_end(bert_checkpoint, tmp_path):
     )
     assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
 
+    # `--file` scores any file in the task's format (here 50 rows of CoLA's headerless dev file, renamed).
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("".join((SHARED_DATA / "glue/CoLA/dev.tsv").read_text().splitlines(keepends=True)[:50]))
+    assert cli(["evaluate", str(out), "--file", str(extra), "--output-dir", str(tmp_path / "file")]) == 0
+    scored = json.loads((tmp_path / "file" / "extra_results.json").read_text())
+    rows = read_jsonl(tmp_path / "file" / "extra_predictions.jsonl")
+    assert scored["num_examples"] == len(rows) == 50 and scored["split"] == "extra"
+    assert rows[0]["sentence"] == "The sailors rode the breeze clear of the rocks."
+    expected = matthews_corrcoef([row["label"] for row in rows], [row["prediction"] for row in rows])
+    assert scored["extra_matthews_correlation"] == pytest.approx(expected)
+
     # The saved recipe runs the same job again.
     again, _ = finetune_recipe(str(out / "recipe.yaml"))
     original, _ = finetune_recipe(

@@ -121,6 +121,22 @@ def test_evaluate_scores_the_test_split_again(transformer_run, tmp_path):
     assert rows == read_jsonl(out / "test_predictions.jsonl")
 
 
+def test_evaluate_scores_a_file_pair_of_its_own(transformer_run, tmp_path):
+    """`hf-recipes evaluate DIR --file STEM.de:STEM.en` (or STEM): the run's 16 test pairs written to files of
+    another name score the BLEU the run measured on them."""
+    out, metrics = transformer_run
+    rows = read_jsonl(out / "test_predictions.jsonl")
+    for lang, key in (("de", "source"), ("en", "reference")):
+        (tmp_path / f"mscoco.{lang}").write_text("".join(f"{row[key]}\n" for row in rows), encoding="utf-8")
+    for files in ([str(tmp_path / "mscoco.de"), str(tmp_path / "mscoco.en")], [str(tmp_path / "mscoco")]):
+        scored = evaluate.run(str(out), files=files, output_dir=str(tmp_path / "scored"))
+        assert scored["num_examples"] == 16 and scored["split"] == "mscoco"
+        assert scored["mscoco_bleu"] == pytest.approx(metrics["test_bleu"], abs=1e-6)
+    assert (tmp_path / "scored" / "mscoco_results.json").is_file()
+    with pytest.raises(UserError, match="one file per language"):
+        evaluate.run(str(out), files=[str(tmp_path / "mscoco.de")], output_dir=str(tmp_path / "scored"))
+
+
 def test_targets_end_with_eos_and_generation_stops_before_max_length(transformer_run):
     out, metrics = transformer_run
     tokenizer = load_tokenizer(out)

@@ -148,3 +148,17 @@ def test_predictions_rows(shared_data, cache_dir):
     assert [r["prediction"] for r in rows] == ["negative", "positive", "negative"]
     assert rows[0]["label"] == "positive" and rows[0]["sentence"].startswith("it 's a charming")
     assert rows[0]["score"] == pytest.approx(np.exp(3) / (np.exp(3) + 1))
+
+
+def test_nsmc_reads_the_korean_reviews_with_named_labels(shared_data, cache_dir):
+    if not (shared_data / "nsmc" / "train.txt").is_file():
+        pytest.skip(f"{shared_data / 'nsmc'} is absent (see ../shared/data/README.md)")
+    task = get_task("nsmc")
+    raw = task.load(shared_data, cache_dir=cache_dir)
+    assert {split: len(raw[split]) for split in raw} == {"train": 35_000, "validation": 5_000}
+    assert sum(raw["train"]["label"]) == 17_670  # the shared data README's count of positive reviews
+    assert raw["train"][0] == {"document": "굳 ㅋ", "label": 1, "idx": 0}
+    assert raw["train"].features["label"].names == ["negative", "positive"]
+    assert task.id2label == {0: "negative", 1: "positive"} and task.main_metric == "accuracy"
+    # the texts are as the file holds them (NFC Hangul), quotes included
+    assert any('"' in text for text in raw["train"]["document"][:2000])
