@@ -213,22 +213,40 @@ class TokenClassificationTask(Task):
 
 @dataclasses.dataclass(kw_only=True)
 class Conll2003Task(TokenClassificationTask):
-    """CoNLL-2003 English NER: the Hub dataset, or `<data_dir>/conll2003_iob2/{train,dev,test}.txt`."""
+    """CoNLL-2003 English NER: the Hub dataset, or `<data_dir>/conll2003_iob2/{train,dev,test}.txt` (also
+    `conll2003/` or the data directory itself; `valid.txt` for dev.txt), or files of any name (`files`), e.g.
+    the original release: `task.files='{train: eng.train, validation: eng.testa, test: eng.testb}'`."""
+
+    files: dict = option(
+        {}, "split -> file, relative to --data-dir (train, validation, test), in place of the default names"
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        unknown = sorted(set(self.files) - {"train", "validation", "test"})
+        if unknown or (self.files and not {"train", "validation"} <= set(self.files)):
+            raise UserError(
+                f"task {self.name}: files: expected train and validation (and optionally test) -> a file each, "
+                f"got {sorted(self.files)}"
+            )
 
     def load_files(
         self, data_dir: Path, *, cache_dir: str | None = None, splits: Sequence[str] | None = None
     ) -> datasets.DatasetDict:
-        folder = find_dir(data_dir, "conll2003_iob2", "conll2003", must_contain="train.txt")
-        files = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
-        if not (folder / "dev.txt").is_file() and (folder / "valid.txt").is_file():
-            files["validation"] = "valid.txt"
+        if self.files:
+            folder, files = data_dir, {split: str(name) for split, name in self.files.items()}
+        else:
+            folder = find_dir(data_dir, "conll2003_iob2", "conll2003", must_contain="train.txt")
+            files = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
+            if not (folder / "dev.txt").is_file() and (folder / "valid.txt").is_file():
+                files["validation"] = "valid.txt"
         out = {}
         for split, file_name in files.items():
             if splits is not None and split not in splits:
                 continue
             path = folder / file_name
             if not path.is_file():
-                if split == "test":
+                if split == "test" and "test" not in self.files:
                     continue
                 raise UserError(f"{path}: file not found (the {split} split of {self.name})")
             out[split] = cached_dataset(

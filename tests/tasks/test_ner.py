@@ -113,6 +113,18 @@ def test_iob1_file_reads_like_iob2(shared_data, tmp_path, cache_dir):
     assert len(from_iob1) == len(sentences) > 100
     assert from_iob1["ner_tags"][:] == from_iob2["ner_tags"][:]
 
+    # The original release's names, in any folder: task.files names them (the IOB1 is detected as above).
+    release = tmp_path / "CoNLL-2003 release"
+    release.mkdir()
+    for file in ("eng.train", "eng.testa"):
+        (release / file).write_text("\n".join(iob1_lines) + "\n", encoding="utf-8")
+    named = get_task("conll2003", files={"train": "eng.train", "validation": "eng.testa"})
+    assert named.load(release, cache_dir=cache_dir)["validation"]["ner_tags"][:] == from_iob2["ner_tags"][:]
+    with pytest.raises(UserError, match="eng.testb: file not found"):
+        get_task("conll2003", files={"train": "eng.train", "validation": "eng.testb"}).load(release)
+    with pytest.raises(UserError, match="expected train and validation"):
+        get_task("conll2003", files={"train": "eng.train"})
+
 
 def test_unknown_tag_is_one_line(tmp_path, cache_dir):
     folder = tmp_path / "conll2003_iob2"
