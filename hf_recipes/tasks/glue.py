@@ -292,25 +292,10 @@ class GlueTask(SequenceClassificationTask):
                 if split in (self.train_split, self.eval_split):
                     raise UserError(f"{path}: file not found (the {split} split of {self.name})")
                 continue
-            out[split] = cached_dataset(
-                read_glue_tsv,
-                self.features(),
-                [path],
-                cache_dir,
-                split=split,
-                path=str(path),
-                text_columns=self.spec.text_columns,
-                label_column=self.spec.label_column,
-                label_names=self.spec.label_names,
-                fieldnames=self.spec.headerless.get(split),
-            )
+            out[split] = self._read(path, split, cache_dir, self.spec.headerless.get(split))
         return datasets.DatasetDict(out)
 
-    def load_file(
-        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
-    ) -> datasets.Dataset:
-        """A TSV with the release's header (e.g. a GLUE dev file, NSMC's id/document/label rows)."""
-        (path,) = _one_file(paths, self.name)
+    def _read(self, path: Path, split: str, cache_dir: str | None, fieldnames) -> datasets.Dataset:
         return cached_dataset(
             read_glue_tsv,
             self.features(),
@@ -321,8 +306,16 @@ class GlueTask(SequenceClassificationTask):
             text_columns=self.spec.text_columns,
             label_column=self.spec.label_column,
             label_names=self.spec.label_names,
-            fieldnames=self.spec.headerless.get(self.eval_split),  # CoLA's files have no header
+            fieldnames=fieldnames,
         )
+
+    def load_file(
+        self, paths: Sequence[Path], split: str, *, cache_dir: str | None = None
+    ) -> datasets.Dataset:
+        """A TSV with the release's header (e.g. a GLUE dev file, NSMC's id/document/label rows)."""
+        (path,) = _one_file(paths, self.name)
+        # laid out as the evaluation file is (CoLA's have no header)
+        return self._read(path, split, cache_dir, self.spec.headerless.get(self.eval_split))
 
     def scores(self, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -233,7 +233,6 @@ class Multi30kTask(TranslationTask):
         self, data_dir: Path, *, cache_dir: str | None = None, splits: Sequence[str] | None = None
     ) -> datasets.DatasetDict:
         folder = find_dir(data_dir, "multi30k", must_contain="train.en")
-        features = datasets.Features({lang: datasets.Value("string") for lang in LANGUAGES})
         out = {}
         for split, stem in MULTI30K_FILES.items():
             if splits is not None and split not in splits:
@@ -244,14 +243,7 @@ class Multi30kTask(TranslationTask):
                 if split in ("train", "validation", "test"):
                     raise UserError(f"{missing[0]}: file not found (the {split} split of {self.name})")
                 continue
-            out[split] = cached_dataset(
-                read_parallel,
-                features,
-                list(paths.values()),
-                cache_dir,
-                split=split,
-                paths={lang: str(p) for lang, p in paths.items()},
-            )
+            out[split] = _read_pair(paths, split, cache_dir)
         return datasets.DatasetDict(out)
 
     def load_file(
@@ -270,15 +262,20 @@ class Multi30kTask(TranslationTask):
         missing = [path for path in by_language.values() if not path.is_file()]
         if missing:
             raise UserError(f"{missing[0]}: file not found")
-        features = datasets.Features({lang: datasets.Value("string") for lang in LANGUAGES})
-        return cached_dataset(
-            read_parallel,
-            features,
-            list(by_language.values()),
-            cache_dir,
-            split=split,
-            paths={lang: str(path) for lang, path in by_language.items()},
-        )
+        return _read_pair(by_language, split, cache_dir)
+
+
+def _read_pair(paths: dict[str, Path], split: str, cache_dir: str | None) -> datasets.Dataset:
+    """Line-aligned files, one per language, as rows {lang: sentence} (cached)."""
+    features = datasets.Features({lang: datasets.Value("string") for lang in LANGUAGES})
+    return cached_dataset(
+        read_parallel,
+        features,
+        list(paths.values()),
+        cache_dir,
+        split=split,
+        paths={lang: str(path) for lang, path in paths.items()},
+    )
 
 
 def multi30k(**options: Any) -> Multi30kTask:
