@@ -185,6 +185,11 @@ class CustomFiles:
         None,
         "the label set, in id order (default: discovered from the training file; e.g. a model's id2label)",
     )
+    names: list[str] | None = option(
+        None,
+        "a name for each label, in id order (e.g. [negative, positive] for a file's 0 and 1): the model's "
+        "id2label and the predictions use them; single_label and multi_label only",
+    )
 
     def _files(self, data_dir: Path | None) -> dict[str, Path]:
         given = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
@@ -219,6 +224,7 @@ class CustomFiles:
         else:
             self.discover(tables["train"], files["train"])
             source = f"the training file {files['train']}"
+        self._name_labels()
         out = {split: self.normalise(table, files[split], split, source) for split, table in tables.items()}
         if "validation" not in out and "train" in out:
             if len(out["train"]) < 2:
@@ -237,6 +243,26 @@ class CustomFiles:
         if len(paths) != 1 or not paths[0].is_file():
             raise UserError(f"task custom: --file takes one existing file, got {', '.join(map(str, paths))}")
         return self.normalise(self.read(paths[0], cache_dir), paths[0], split, "the training file")
+
+    def _name_labels(self) -> None:
+        """Put `names` in place of the label values of the files (kept in `_keys` to read more files by)."""
+        if self.names is None or getattr(self, "_keys", None) is not None:
+            return
+        if self.task_type not in ("single_label", "multi_label"):
+            raise UserError(
+                f"task custom: names: only for single_label and multi_label, not {self.task_type}"
+            )
+        if len(self.names) != len(self.label_names) or len(set(map(str, self.names))) != len(self.names):
+            raise UserError(
+                f"task custom: names: {len(self.names)} names for the {len(self.label_names)} labels "
+                f"{_listing(self.label_names)}; give one distinct name each, in that order"
+            )
+        self._keys, self.label_names = self.label_names, [str(name) for name in self.names]
+
+    @property
+    def label_keys(self) -> dict[str, int]:
+        """The labels as the files write them → their ids."""
+        return {key: i for i, key in enumerate(getattr(self, "_keys", None) or self.label_names)}
 
     # Hooks for each task type.
     def read(self, path: Path, cache_dir: str | None) -> datasets.Dataset:
@@ -319,13 +345,13 @@ class CustomSequenceClassificationTask(CustomFiles, SequenceClassificationTask):
             function = functools.partial(_encode_float, column=label)
             label_feature = datasets.Value("float32")
         else:
-            known = self.label2id
+            known = self.label_keys
             for row, keys in enumerate(self._label_keys(table, path), start=1):
                 unseen = [k for k in keys if k not in known]
                 if unseen:
                     raise UserError(
                         f"{path}: row {row}: column {label!r} has label {unseen[0]!r}, not in {label_source} "
-                        f"(labels: {_listing(self.label_names)})"
+                        f"(labels: {_listing(list(known))})"
                     )
             label_class = datasets.ClassLabel(names=self.label_names)
             if self.problem_type == "multi_label":

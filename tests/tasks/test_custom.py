@@ -76,6 +76,23 @@ def test_integer_labels_keep_numeric_order_and_pairs(tmp_path, cache_dir, handma
     assert 1 in row["token_type_ids"]  # a pair
 
 
+def test_names_label_a_files_values(tmp_path, cache_dir):
+    """task.names: NSMC-style 0 / 1 in the files, negative / positive in the model and its predictions."""
+    _write(tmp_path / "train.csv", "text,label\nawful,0\ngreat,1\nbad,0\nfine,1\n")
+    _write(tmp_path / "validation.csv", "text,label\nsuperb,1\n")
+    task = get_task("custom", names=["negative", "positive"])
+    raw = task.load(tmp_path, cache_dir=cache_dir)
+    assert task.id2label == {0: "negative", 1: "positive"}
+    assert raw["train"]["label"][:] == [0, 1, 0, 1] and raw["validation"].features["label"].names == [
+        "negative",
+        "positive",
+    ]
+    _write(tmp_path / "more.csv", "text,label\nmeh,0\nwow,1\n")  # evaluate --file reads the file's values
+    assert task.load_file([tmp_path / "more.csv"], "more")["label"][:] == [0, 1]
+    with pytest.raises(UserError, match="3 names for the 2 labels"):
+        get_task("custom", names=["a", "b", "c"]).load(tmp_path, cache_dir=cache_dir)
+
+
 def test_multi_label_and_regression(tmp_path, cache_dir, handmade_tokenizer):
     text = 'text\ttopics\tscore\nparis "city\tgeo,city\t4.5\nthe seine\tgeo\t1\nrome\t\t0\n'
     _write(tmp_path / "train.tsv", text)
