@@ -206,7 +206,8 @@ def _from_scratch(data: dict[str, Any], model: str, source: str) -> None:
             f"--model {model}: expected scratch:TYPE or scratch:TYPE/SIZE, e.g. scratch:hfr_bert/mini"
         )
     section = data.get("model") if isinstance(data.get("model"), dict) else {}
-    kept = {k: v for k, v in section.items() if k in ("embeddings_from", "freeze_embeddings")}
+    # model.config (as the command line's model.config.cell=lstm) is kept: it goes on top of the size preset
+    kept = {k: v for k, v in section.items() if k in ("config", "embeddings_from", "freeze_embeddings")}
     data["model"] = {"type": model_type, **({"size": size} if size else {}), **kept}
     family = REGISTRY.get(model_type)
     tokenizer = data.get("tokenizer") if isinstance(data.get("tokenizer"), dict) else {}

@@ -549,6 +549,21 @@ def test_a_custom_korean_folder_trains_from_scratch_in_one_command(shared_data, 
     )
     assert again.returncode == 0 and "finished already with this recipe" in again.stderr, again.stderr[-2000:]
 
+    # Any family, its config keys on top of the size: an LSTM classifier from scratch on the same folder.
+    lstm = tmp_path / "lstm"
+    command = [sys.executable, "-m", "hf_recipes", "finetune", "custom", "--data-dir", str(folder)]
+    command += ["--model", "scratch:hfr_rnn/tiny", "model.config.cell=lstm", "--output-dir", str(lstm)]
+    command += [
+        "variant=tiny",
+        "task.text_columns=[document]",
+        "training.max_steps=4",
+        "tokenizer.vocab_size=500",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=OFFLINE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((lstm / "config.json").read_text())
+    assert (config["model_type"], config["cell"], config["hidden_size"]) == ("hfr_rnn", "lstm", 64)
+
 
 def test_two_cpu_processes_under_accelerate_launch(bert_checkpoint, tmp_path):
     """The documented CPU form of multi-process training (../shared/HF5_NOTES.md): two gloo ranks share the
