@@ -549,10 +549,10 @@ def test_a_custom_korean_folder_trains_from_scratch_in_one_command(shared_data, 
     )
     assert again.returncode == 0 and "finished already with this recipe" in again.stderr, again.stderr[-2000:]
 
-    # Any family, its config keys on top of the size: an LSTM classifier from scratch on the same folder.
+    # Any family, its config keys on top of the size (gru: not the default cell) on the same folder.
     lstm = tmp_path / "lstm"
     command = [sys.executable, "-m", "hf_recipes", "finetune", "custom", "--data-dir", str(folder)]
-    command += ["--model", "scratch:hfr_rnn/tiny", "model.config.cell=lstm", "--output-dir", str(lstm)]
+    command += ["--model", "scratch:hfr_rnn/tiny", "model.config.cell=gru", "--output-dir", str(lstm)]
     command += [
         "variant=tiny",
         "task.text_columns=[document]",
@@ -562,7 +562,7 @@ def test_a_custom_korean_folder_trains_from_scratch_in_one_command(shared_data, 
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=OFFLINE)
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((lstm / "config.json").read_text())
-    assert (config["model_type"], config["cell"], config["hidden_size"]) == ("hfr_rnn", "lstm", 64)
+    assert (config["model_type"], config["cell"], config["hidden_size"]) == ("hfr_rnn", "gru", 64)
 
 
 def test_two_cpu_processes_under_accelerate_launch(bert_checkpoint, tmp_path):
