@@ -21,6 +21,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDa
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging
 
+from .config.finetune import SCRATCH
 from .data.tokenization import special_token_ids, train_tokenizer
 from .data.tokenization_seq2seq import HfrSeq2SeqTokenizer
 from .errors import UserError
@@ -59,7 +60,7 @@ def is_local(name: str) -> bool:
 def check_checkpoint(name: str, what: str = "model") -> None:
     """A local checkpoint must be a folder with a config.json; a Hub id is checked when it is loaded
     (`scratch:TYPE/SIZE` is no checkpoint: the fine-tuning recipe builds that model)."""
-    if name.startswith("scratch:") or not is_local(name):
+    if name.startswith(SCRATCH) or not is_local(name):
         return
     path = Path(name).expanduser()
     if not path.is_dir():

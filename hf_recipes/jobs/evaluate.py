@@ -9,10 +9,10 @@ fine-tuned model again, on a split of its task or on any file in the task's form
 The split defaults to the task's evaluation split; `--split test` scores a translation model on
 test_2016_flickr, `--split train` measures how well the training data was fit. `--file` scores a file the
 task's own files do not name, read as they are (a GLUE/NSMC TSV with its header, a custom table with the
-training file's columns, a CoNLL file, a translation pair `test_2017_mscoco.de:test_2017_mscoco.en` or its stem
-`test_2017_mscoco`); its results are named after the file (`test_2017_mscoco_results.json`). The metrics are computed by the
-same task code as during fine-tuning, so re-evaluating a run on its eval split reproduces its metrics.json
-(up to batch-order noise in the last digits). Nothing else in the directory is touched.
+training file's columns, a CoNLL file, a translation pair `test_2017_mscoco.de:test_2017_mscoco.en` or its
+stem `test_2017_mscoco`); its results are named after the file (`test_2017_mscoco_results.json`). The
+metrics are computed by the same task code as during fine-tuning, so re-evaluating a run on its eval split
+reproduces its metrics.json (up to batch-order noise in the last digits). Nothing else in the directory is touched.
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ def run(
         task.eval_split: recipe.data.max_eval_samples,
         recipe.data.test_split: recipe.data.max_test_samples,
     }
-    limits = {task.train_split: None, split: limit.get(split)}  # training rows: a custom task's labels
-    if paths is not None:
-        limits = {task.train_split: None}
+    limits = {task.train_split: None}  # training rows: a custom task's labels
+    if paths is None:
+        limits[split] = limit.get(split)
     raw = task.load_sampled(recipe.data_dir, limits, recipe.training.get("seed", 42))
     if paths is not None:
         raw[split] = task.load_file(paths, split)

@@ -68,13 +68,15 @@ DEFAULTS = dict(
 )
 
 
+# The metrics `hf-recipes pretrain` prints when it is done (metrics.json has them all).
+SHOWN = ("eval_", "best_", "perplexity", "unigram_", "train_tok", "train_words", "train_entries", "probe_")
+
+
 def main(args: argparse.Namespace) -> int:
     metrics = run(args.recipe, args.overrides, data_dir=args.data_dir, output_dir=args.output_dir)
     if not PartialState().is_main_process:
         return 0
-    shown_prefixes = ("eval_", "best_", "perplexity", "unigram_", "train_tok", "train_words", "train_entries")
-    prefixes = (*shown_prefixes, "probe_")
-    shown = {k: v for k, v in metrics.items() if k.startswith(prefixes)}
+    shown = {k: v for k, v in metrics.items() if k.startswith(SHOWN)}
     print(f"done: {metrics['output_dir']}\n" + "\n".join(f"  {k} = {v}" for k, v in sorted(shown.items())))
     return 0
 
