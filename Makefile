@@ -23,6 +23,9 @@ PIP ?= pip==26.3
 LOCK := requirements.lock
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The extras CI installs and tests: dev (pytest, ruff) and korean (kiwipiepy, for tokenizer.morphemes: kiwi).
+EXTRAS := dev,korean
+comma := ,
 LATEST_VENV ?= .venv-latest
 
 # Optional arguments of the run targets, passed through only when set.
@@ -40,7 +43,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(PIP)"
 	$(BIN)/python -m pip install --quiet -c $(LOCK) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -57,18 +60,18 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet "$(PIP)"
 	$(LATEST_VENV)/bin/python -m pip install --quiet "$(TORCH)"
 	echo "$(TORCH)" > $(LATEST_VENV)/torch.txt  # torch stays the build TORCH names (CPU here); the rest moves
-	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch.txt -e ".[dev]" $(PINS)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch.txt -e ".[$(EXTRAS)]" $(PINS)
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable > $(LATEST_VENV)/versions.txt
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
 
-# pip-tools resolves pyproject.toml (with the dev extra) against torch $(TORCH); torch itself stays out of the
+# pip-tools resolves pyproject.toml (with the $(EXTRAS) extras) against torch $(TORCH); torch itself stays out of the
 # lock (TORCH= chooses the build), its dependencies are in it.
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet "$(PIP)" "pip-tools==7.7.0"
 	echo "$(TORCH)" > .venv-lock/torch.txt
-	.venv-lock/bin/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+	.venv-lock/bin/pip-compile --quiet $(foreach extra,$(subst $(comma), ,$(EXTRAS)),--extra $(extra)) --strip-extras --no-emit-index-url --no-emit-find-links \
 		--unsafe-package torch --unsafe-package setuptools --unsafe-package pip --no-header \
 		-c .venv-lock/torch.txt -o $(LOCK).new pyproject.toml
 	{ echo "# Exact versions of every dependency (torch aside: Makefile TORCH=) that CI tested; 'make setup' installs"; \

@@ -12,6 +12,9 @@ Benchmarks:
   word_vectors  word2vec (skip-gram, CBOW), FastText and GloVe recipes beside gensim's Word2Vec and FastText
              on the same corpus: words/s, wall time, peak memory, analogy, WS353, SimLex-999, neighbour
              overlap (benchmarks/word_vectors.py; needs `pip install gensim`).
+  korean_tokenizers  WordPiece and BPE vocabularies trained on NSMC with and without `tokenizer.morphemes:
+             kiwi`: tokens per review, [UNK] share, and how their cuts line up with morpheme joints
+             (benchmarks/korean_tokenizers.py; needs the `korean` extra and ../shared/data/nsmc).
 
 Each run writes benchmarks/results/<benchmark>-<device>-<date>.json (the numbers, the command and the
 hardware) and prints a Markdown table.
@@ -205,7 +208,19 @@ def word_vectors(args) -> list[dict]:
     return benchmark.run(args)
 
 
-BENCHMARKS = {"char_gpt": char_gpt, "step_time": step_time, "word_vectors": word_vectors}
+def korean_tokenizers(args) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import korean_tokenizers as benchmark
+
+    return benchmark.run(args)
+
+
+BENCHMARKS = {
+    "char_gpt": char_gpt,
+    "step_time": step_time,
+    "word_vectors": word_vectors,
+    "korean_tokenizers": korean_tokenizers,
+}
 
 
 def main() -> int:
@@ -231,7 +246,9 @@ def main() -> int:
         record = {"date": stamp, "device": args.device, "hardware": hardware(args.device), "results": rows}
         record["command"] = shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
         part = name
-        if name == "word_vectors" and len(args.word_vectors) < 4:  # a subset: beside the full run, not over it
+        if (
+            name == "word_vectors" and len(args.word_vectors) < 4
+        ):  # a subset: beside the full run, not over it
             part = f"{name}-{'-'.join(args.word_vectors)}"
         path = RESULTS / f"{part}-{args.device}-{stamp}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")

@@ -186,6 +186,7 @@ def tokenizer_from_spec(spec, texts: Callable[[], Iterable[str]]):
         strip_accents=spec.strip_accents,
         min_frequency=spec.min_frequency,
         special_tokens=spec.special_tokens or None,
+        morphemes=spec.morphemes,
     )
 
 

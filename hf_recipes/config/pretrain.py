@@ -35,6 +35,9 @@ class TokenizerSpec:
     strip_accents: bool = False  # é -> e (bert-base-uncased does); text is NFC either way: Hangul stays whole
     min_frequency: int = 2
     special_tokens: dict[str, str] = field(default_factory=dict)  # role -> token, e.g. {unk_token: "<unk>"}
+    # kiwi: a wordpiece/bpe vocabulary that never merges across the morphemes of a Korean word (먹 ##었 ##다);
+    # the `korean` extra (kiwipiepy), used while training only: the saved tokenizer needs nothing more.
+    morphemes: Literal["kiwi"] | None = None
 
 
 @dataclass

@@ -41,6 +41,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from ..errors import UserError
+from .morphemes import MARK, continuation_pieces, mark_morphemes
 from .tokenization_seq2seq import HfrSeq2SeqTokenizer
 
 TOKENIZER_KINDS = ("wordpiece", "bpe", "char", "unigram", "word")
@@ -89,6 +90,7 @@ def train_tokenizer(
     strip_accents: bool = False,
     min_frequency: int = 2,
     special_tokens: Mapping[str, str] | None = None,
+    morphemes: str | None = None,
 ) -> PreTrainedTokenizerFast:
     """Train a `kind` tokenizer ("wordpiece", "bpe", "char", "unigram", or "word": whole words) on `texts`.
 
@@ -104,6 +106,8 @@ def train_tokenizer(
         🤗 tokenizers' Unigram trainer has no such setting, and "char" keeps every character).
     special_tokens: overrides of the kind's default special tokens by role, e.g. `{"pad_token": "<pad>"}`;
         roles are pad/unk/bos/eos/cls/sep/mask_token.
+    morphemes: "kiwi" learns a "wordpiece" or "bpe" vocabulary that does not merge across the morphemes of a
+        Korean word (`hf_recipes.data.morphemes`); the tokenizer itself stays the kind's ordinary one.
     """
     if kind not in TOKENIZER_KINDS:
         raise UserError(f"tokenizer kind {kind!r} is not one of {', '.join(TOKENIZER_KINDS)}")
@@ -112,6 +116,8 @@ def train_tokenizer(
         raise UserError(
             f"unknown special token role(s) {sorted(unknown)}: allowed are {', '.join(_SPECIAL_ROLES)}"
         )
+    if morphemes is not None and kind not in ("wordpiece", "bpe"):
+        raise UserError(f"tokenizer.morphemes: for the wordpiece and bpe kinds only, not {kind}")
     if kind != "char" and (vocab_size is None or vocab_size < 1):
         raise UserError(f"a {kind} tokenizer needs a positive vocab_size, got {vocab_size!r}")
     specials = {**_DEFAULT_SPECIAL_TOKENS[kind], **(special_tokens or {})}
@@ -127,13 +133,13 @@ def train_tokenizer(
         )
     elif kind == "wordpiece":
         tokenizer = _wordpiece_tokenizer(
-            texts, vocab_size, min_frequency, special_list, specials["unk_token"], normalizer
+            texts, vocab_size, min_frequency, special_list, specials["unk_token"], normalizer, morphemes
         )
     else:
         tokenizer, trainer = _untrained_subword_tokenizer(
             kind, vocab_size, min_frequency, special_list, specials["unk_token"], normalizer
         )
-        tokenizer.train_from_iterator(texts, trainer=trainer)
+        _train(tokenizer, trainer, texts, morphemes)
     if "cls_token" in specials:  # BERT's input layout, with segment ids
         cls, sep = specials["cls_token"], specials["sep_token"]
         tokenizer.post_processor = processors.TemplateProcessing(
@@ -170,6 +176,7 @@ def _wordpiece_tokenizer(
     special_list: list[str],
     unk_token: str,
     normalizer: normalizers.Normalizer,
+    morphemes: str | None = None,
 ) -> Tokenizer:
     """BERT's WordPiece tokenizer trained on `texts`, the same vocabulary on every run.
 
@@ -179,11 +186,13 @@ def _wordpiece_tokenizer(
     up front, sorted, as reserved tokens fixes their numbers and with them every tie-break. `texts` is read twice
     (characters, then training): a one-shot iterator is first turned into a list.
     """
-    if iter(texts) is texts:
-        texts = list(texts)
     tokenizer, trainer = _untrained_subword_tokenizer(
         "wordpiece", vocab_size, min_frequency, special_list, unk_token, normalizer
     )
+    if morphemes is not None:
+        texts = list(mark_morphemes(texts, tokenizer.normalizer.normalize_str, morphemes))
+    elif iter(texts) is texts:
+        texts = list(texts)
     characters: set[str] = set()
     for text in texts:
         characters.update(text)
@@ -192,12 +201,26 @@ def _wordpiece_tokenizer(
     inside = (char for char in normalized if len(tokenizer.pre_tokenizer.pre_tokenize_str(f"a{char}a")) == 1)
     continuations = sorted({f"##{char}" for char in inside} - set(special_list))
     trainer.special_tokens = special_list + continuations
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    _train(tokenizer, trainer, texts, morphemes, marked=morphemes is not None)
     # The continuation pieces are ordinary vocabulary, not special tokens: rebuild the tokenizer around the
     # trained vocabulary (ids unchanged) with only the real special tokens added.
-    trained = Tokenizer(
-        models.WordPiece(vocab=tokenizer.get_vocab(with_added_tokens=False), unk_token=unk_token)
-    )
+    vocabulary = tokenizer.get_vocab(with_added_tokens=False)
+    if morphemes is not None:
+        vocabulary = continuation_pieces(vocabulary, prefix="##")
+        # Renaming makes a piece learned both at a morpheme's start and inside one (`##었`) one piece: learn
+        # as many more as were lost, while the corpus has more to learn, then keep the first `vocab_size` (the
+        # pieces are in the order they were learned).
+        for _ in range(4):
+            if (
+                len(vocabulary) >= vocab_size
+                or len(tokenizer.get_vocab(with_added_tokens=False)) < trainer.vocab_size
+            ):
+                break
+            trainer.vocab_size += vocab_size - len(vocabulary)
+            _train(tokenizer, trainer, texts, morphemes, marked=True)
+            vocabulary = continuation_pieces(tokenizer.get_vocab(with_added_tokens=False), prefix="##")
+        vocabulary = {token: i for token, i in vocabulary.items() if i < vocab_size}
+    trained = Tokenizer(models.WordPiece(vocab=vocabulary, unk_token=unk_token))
     trained.normalizer, trained.pre_tokenizer, trained.decoder = (
         tokenizer.normalizer,
         tokenizer.pre_tokenizer,
@@ -205,6 +228,35 @@ def _wordpiece_tokenizer(
     )
     trained.add_special_tokens(special_list)
     return trained
+
+
+def _train(
+    tokenizer: Tokenizer,
+    trainer: trainers.Trainer,
+    texts: Iterable[str],
+    morphemes: str | None,
+    marked: bool = False,
+) -> None:
+    """`tokenizer.train_from_iterator`, or with `morphemes` on the texts cut at their morphemes
+    (`hf_recipes.data.morphemes`; `marked`: `texts` are already normalised and cut). The trainer then reads them
+    without the normalizer (it ran before the analyser) and with a pre-tokenizer that splits at each mark
+    first: WordPiece keeps the mark on the morpheme after it (`MARK었다`, renamed `##었다` afterwards), byte-level
+    BPE drops it (`었다`, a pre-token without Ġ). Both are put back as they were for encoding."""
+    if morphemes is None:
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        return
+    normalizer, pre_tokenizer = tokenizer.normalizer, tokenizer.pre_tokenizer
+    if not marked:
+        texts = mark_morphemes(texts, normalizer.normalize_str, morphemes)
+    keep = "merged_with_next" if isinstance(tokenizer.model, models.WordPiece) else "removed"
+    tokenizer.normalizer = None
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(MARK, behavior=keep), pre_tokenizer]
+    )
+    try:
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+    finally:
+        tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
 
 
 def _untrained_subword_tokenizer(
