@@ -44,9 +44,10 @@ def _scores(tokenizer, texts: list[str], joints: list[set[int]]) -> dict:
     for text, ids, offsets, joint in zip(texts, encoded["input_ids"], encoded["offset_mapping"], joints):
         tokens += len(ids)
         unknown += sum(token == tokenizer.unk_token_id for token in ids) if tokenizer.unk_token else 0
-        # byte-level BPE: a piece may end inside a character (offsets repeat); count each cut position once
-        starts = sorted({start for start, end in offsets if end > start})
-        cut = {s for s in starts if s > 0 and not text[s - 1].isspace()}
+        # byte-level BPE: a piece may end inside a character (offsets repeat): each cut position counts once;
+        # its pieces start at the space before a word (Ġ), which is a word boundary, not a cut
+        starts = {start for start, end in offsets if end > start}
+        cut = {s for s in starts if s > 0 and not text[s - 1].isspace() and not text[s].isspace()}
         cuts += len(cut)
         hits += len(cut & joint)
         total_joints += len(joint)
