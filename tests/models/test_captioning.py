@@ -1,0 +1,221 @@
+"""The image captioner (hfr_captioning): shapes, loss (with the doubly stochastic term) and gradients of every
+variant; generation with and without the cache, beam search no worse than greedy; save/reload, also through
+trust_remote_code where hf_recipes cannot be imported, giving the same captions; the synthetic scenes."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import transformers
+
+from hf_recipes.data import shapes
+from hf_recipes.models.captioning import (
+    HfrCaptioningConfig,
+    HfrCaptioningForConditionalGeneration,
+    HfrCaptioningModel,
+)
+from hf_recipes.models.captioning.modeling_captioning import AUTO_MAP
+from tests.helpers import run_without_hf_recipes
+from tests.models.checks import assert_every_parameter_gets_a_gradient, assert_save_reload_identical
+from tests.models.test_rnn import sequence_logprob
+
+VOCAB, PAD, BOS, EOS = 40, 0, 1, 2
+VARIANTS = [
+    pytest.param(dict(cell="lstm", attention="soft"), id="lstm-soft"),
+    pytest.param(dict(cell="gru", attention="soft", gate=False), id="gru-soft-nogate"),
+    pytest.param(dict(cell="lstm", attention="none"), id="lstm-none"),
+]
+
+
+def build(head=HfrCaptioningForConditionalGeneration, seed=0, **options):
+    config = HfrCaptioningConfig(
+        vocab_size=VOCAB, image_size=32, encoder_channels=[8, 16], region_grid=4, embedding_size=16,
+        hidden_size=24, attention_size=20, dropout=0.0, pad_token_id=PAD, bos_token_id=BOS,
+        eos_token_id=EOS, **options,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    return head(config)
+
+
+def images(batch=3, seed=1):
+    return torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def caption_labels():
+    labels = torch.randint(3, VOCAB, (3, 6), generator=torch.Generator().manual_seed(2))
+    labels[0, 4:] = -100  # a shorter caption
+    return labels
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shapes_loss_and_gradients(variant):
+    model = build(**variant).train()
+    pixel_values, labels = images(), caption_labels()
+    out = model(pixel_values=pixel_values, labels=labels, output_attentions=True)
+    assert out.logits.shape == (3, 6, VOCAB)
+    assert out.encoder_last_hidden_state.shape == (3, 16, 16)  # 4×4 regions of the last stage's 16 channels
+    cross_entropy = F.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+    if variant["attention"] == "none":
+        assert out.cross_attentions is None
+        torch.testing.assert_close(out.loss, cross_entropy)
+    else:
+        weights = out.cross_attentions[0][:, 0]  # (batch, words, regions)
+        assert weights.shape == (3, 6, 16)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(3, 6))
+        # λ·Σᵢ(1 − Σₜ αₜᵢ)² over the labelled words, averaged over the images
+        coverage = (weights * (labels != -100)[..., None]).sum(1)
+        torch.testing.assert_close(out.loss, cross_entropy + ((1 - coverage) ** 2).sum(-1).mean())
+        model.config.doubly_stochastic = 0.0
+        torch.testing.assert_close(model(pixel_values=pixel_values, labels=labels).loss, cross_entropy)
+        model.config.doubly_stochastic = 1.0
+    assert_every_parameter_gets_a_gradient(model, {"pixel_values": pixel_values, "labels": labels})
+
+    # a caption's logits do not depend on the words after them (the decoder reads left to right)
+    changed = labels.clone()
+    changed[:, 3:] = 5
+    other = model.eval()(pixel_values=pixel_values, labels=changed)
+    torch.testing.assert_close(
+        other.logits[:, :4], model(pixel_values=pixel_values, labels=labels).logits[:, :4]
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generate_with_and_without_the_cache_and_beam_no_worse_than_greedy(variant):
+    model = build(seed=3, **variant).eval()
+    inputs = {"pixel_values": images()}
+    fixed = dict(max_new_tokens=6, min_new_tokens=6, return_dict_in_generate=True, output_scores=True)
+    modes = {
+        "greedy": dict(do_sample=False),
+        "beam": dict(do_sample=False, num_beams=4, length_penalty=0.0),  # sequence score = Σ log p
+        "sample": dict(do_sample=True, top_k=0),
+    }
+    outputs = {}
+    for mode, options in modes.items():
+        runs = []
+        for use_cache in (True, False):
+            torch.manual_seed(0)
+            runs.append(model.generate(**inputs, **fixed, **options, use_cache=use_cache))
+        assert torch.equal(runs[0].sequences, runs[1].sequences), mode
+        outputs[mode] = runs[0]
+    assert (outputs["greedy"].sequences[:, 0] == BOS).all()
+    beam_logprob = sequence_logprob(model, outputs["beam"].sequences, inputs)
+    # had the state not followed the beams' reordering, the scores would belong to other sequences
+    torch.testing.assert_close(outputs["beam"].sequences_scores, beam_logprob, rtol=1e-4, atol=1e-4)
+    assert (beam_logprob >= sequence_logprob(model, outputs["greedy"].sequences, inputs) - 1e-5).all()
+    if variant["attention"] == "soft":
+        steps = model.generate(
+            **inputs, max_new_tokens=3, output_attentions=True, return_dict_in_generate=True
+        )
+        assert len(steps.cross_attentions) == 3 and steps.cross_attentions[0][0].shape == (3, 1, 1, 16)
+
+
+def test_save_reload_and_remote_code_give_the_same_captions(tmp_path):
+    pixel_values = images()
+    model = build(seed=4, cell="gru").eval()
+    encoder = build(HfrCaptioningModel, seed=5).eval()
+    folders = {
+        "AutoModelForImageTextToText": assert_save_reload_identical(
+            model, "AutoModelForImageTextToText", {"pixel_values": pixel_values, "labels": caption_labels()},
+            tmp_path,
+        ),
+        "AutoModel": assert_save_reload_identical(encoder, "AutoModel", {"pixel_values": pixel_values}, tmp_path),
+    }  # fmt: skip
+    assert set(folders) == set(AUTO_MAP)
+    captions = model.generate(pixel_values=pixel_values, max_new_tokens=5, num_beams=3)
+    reloaded = transformers.AutoModelForImageTextToText.from_pretrained(
+        folders["AutoModelForImageTextToText"]
+    )
+    assert torch.equal(reloaded.generate(pixel_values=pixel_values, max_new_tokens=5, num_beams=3), captions)
+
+    torch.save(pixel_values, tmp_path / "pixels.pt")
+    result = run_without_hf_recipes(
+        f"""
+        import json, torch, transformers
+        pixel_values = torch.load("pixels.pt")
+        model = transformers.AutoModelForImageTextToText.from_pretrained(
+            {str(folders["AutoModelForImageTextToText"])!r}, trust_remote_code=True)
+        encoder = transformers.AutoModel.from_pretrained({str(folders["AutoModel"])!r}, trust_remote_code=True)
+        with torch.no_grad():
+            regions = encoder(pixel_values=pixel_values).last_hidden_state
+        captions = model.generate(pixel_values=pixel_values, max_new_tokens=5, num_beams=3)
+        print(json.dumps({{"module": type(model).__module__, "captions": captions.tolist(),
+                          "regions": regions.tolist()}}))
+        """,
+        cwd=tmp_path,
+    )
+    assert result["module"].startswith("transformers_modules")
+    assert result["captions"] == captions.tolist()
+    with torch.no_grad():
+        expected = encoder(pixel_values=pixel_values).last_hidden_state
+    torch.testing.assert_close(torch.tensor(result["regions"]), expected, rtol=0, atol=1e-6)
+
+
+def test_pretrained_word_embeddings_stay_frozen_through_save(tmp_path):
+    model = build()
+    vectors = torch.randn(VOCAB, 16)
+    model.load_pretrained_embeddings(vectors)
+    model.save_pretrained(tmp_path)
+    reloaded = HfrCaptioningForConditionalGeneration.from_pretrained(tmp_path)
+    assert not reloaded.get_input_embeddings().weight.requires_grad
+    torch.testing.assert_close(reloaded.get_input_embeddings().weight, vectors)
+    with pytest.raises(ValueError, match="vocab_size × embedding_size"):
+        model.load_pretrained_embeddings(torch.zeros(VOCAB, 8))
+
+
+def test_config_rejects_a_region_grid_larger_than_the_feature_map():
+    with pytest.raises(Exception, match="region_grid=20"):
+        HfrCaptioningConfig(image_size=64, encoder_channels=[8, 16, 32], region_grid=20)
+    config = HfrCaptioningConfig(vocab_size=7, encoder_channels=[4, 8])
+    assert json.loads(config.to_json_string())["encoder_channels"] == [4, 8]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The synthetic scenes
+
+
+def test_held_out_pairs_never_reach_training_and_every_test_scene_has_one():
+    for split in ("train", "validation"):
+        for scene in shapes.scenes(split, 500):
+            assert not {(o.colour, o.shape) for o in scene.objects} & shapes.HELD_OUT
+    seen = set()
+    for scene in shapes.scenes("test", 300):
+        pairs = {(o.colour, o.shape) for o in scene.objects}
+        assert pairs & shapes.HELD_OUT
+        seen |= pairs & shapes.HELD_OUT
+    assert seen == shapes.HELD_OUT
+    train_pairs = {(o.colour, o.shape) for scene in shapes.scenes("train", 500) for o in scene.objects}
+    # every colour and every shape of a held-out pair is seen in training, only not together
+    assert {c for c, _ in shapes.HELD_OUT} <= {c for c, _ in train_pairs}
+    assert {s for _, s in shapes.HELD_OUT} <= {s for _, s in train_pairs}
+
+
+def test_scenes_are_reproducible_and_their_captions_and_pixels_match_their_objects():
+    assert shapes.scene("train", 7) == shapes.scene("train", 7) != shapes.scene("train", 8)
+    assert np.array_equal(shapes.scene("test", 3).render(64), shapes.scene("test", 3).render(64))
+    assert shapes.scene("train", 7) != shapes.scene("train", 7, seed=1)
+    inverse = {"above": "below", "below": "above", "left of": "right of", "right of": "left of"}
+    for scene in shapes.scenes("train", 200):
+        image = scene.render(64)
+        for caption in scene.captions():
+            for obj in scene.objects:
+                assert f"{obj.colour} {obj.shape}" in caption
+        for obj in scene.objects:
+            left, top, right, bottom = obj.box(64)
+            assert 0 <= left < right <= 64 and 0 <= top < bottom <= 64
+            x, y = (int(v * 64) for v in obj.center)
+            assert tuple(image[y, x]) == shapes.COLOURS[obj.colour]  # the object is drawn at its centre
+        if len(scene.objects) == 2:
+            first, second = (o.box(64) for o in scene.objects)
+            apart = (
+                first[2] <= second[0]
+                or second[2] <= first[0]
+                or first[3] <= second[1]
+                or second[3] <= first[1]
+            )
+            assert apart, scene
+            axis = 1 if scene.relation in ("above", "below") else 0
+            first_lower = scene.objects[0].center[axis] < scene.objects[1].center[axis]
+            assert first_lower == (scene.relation in ("above", "left of"))
+            assert inverse[scene.relation] in scene.captions()[1]
