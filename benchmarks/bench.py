@@ -1,7 +1,7 @@
 """`make bench`: measured numbers for the README, stamped with the hardware they were measured on.
 
     python benchmarks/bench.py [--only NAME ...] [--data-dir ../shared/data] [--device cpu|cuda]
-                               [--word-vectors skipgram cbow fasttext glove]
+                               [--word-vectors skipgram cbow fasttext glove] [--override KEY=VALUE ...]
 
 Benchmarks:
   char_gpt   the char_gpt_shakespeare recipe (nanoGPT's baby GPT, 2000 steps): best validation loss, wall time
@@ -238,6 +238,13 @@ def main() -> int:
         default=["skipgram", "cbow", "fasttext", "glove"],
         help="which models the word_vectors benchmark trains (default: all four)",
     )
+    parser.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe overrides for our word-vector runs, e.g. objective.block_size=2400 (the gensim runs stay)",
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.date.today().isoformat()
@@ -250,6 +257,8 @@ def main() -> int:
             name == "word_vectors" and len(args.word_vectors) < 4
         ):  # a subset: beside the full run, not over it
             part = f"{name}-{'-'.join(args.word_vectors)}"
+        if name == "word_vectors" and args.override:  # a variant: beside the recipe's own run
+            part += "-" + "-".join(o.replace("=", "_").replace(".", "_") for o in args.override)
         path = RESULTS / f"{part}-{args.device}-{stamp}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"\n{name} ({args.device}, {record['hardware']['cpu']}) -> {path.relative_to(ROOT)}")

@@ -169,6 +169,7 @@ def run(args) -> list[dict]:
             rows.append(gensim_row(kind, 1))
             print(json.dumps(rows[-1]), flush=True)
         out = work / f"ours-{kind}"
+        overrides = [*overrides, *getattr(args, "override", [])]
         wall, memory, metrics, command = _ours(recipe, overrides, args.data_dir, out, args.device)
         vectors = WordVectors.from_pretrained(str(out))
         row = {"model": f"hf_recipes {kind} ({args.device})", "seed": 1}

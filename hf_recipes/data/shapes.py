@@ -26,6 +26,7 @@ COLOURS = {
 }
 SHAPES = ("circle", "square", "triangle")
 SIZES = {"small": 0.12, "large": 0.2}  # the object's half-width, as a share of the image side
+_SQUARE = 0.85  # a square's half-side, as a share of its size: about the area of the circle of that size
 _GAP = 0.04  # between the boxes of two objects, as a share of the image side
 # Pairs never in train/validation; each colour and each shape still occurs in training with other partners.
 HELD_OUT = frozenset({("green", "circle"), ("blue", "triangle"), ("yellow", "square"), ("purple", "circle")})
@@ -42,7 +43,7 @@ class ShapeObject:
 
     def box(self, image_size: int) -> tuple[int, int, int, int]:
         """(left, top, right, bottom) in pixels, right and bottom exclusive."""
-        half = SIZES[self.size] * image_size
+        half = SIZES[self.size] * image_size * (_SQUARE if self.shape == "square" else 1.0)
         x, y = self.center[0] * image_size, self.center[1] * image_size
         return (max(int(x - half), 0), max(int(y - half), 0), min(int(np.ceil(x + half)), image_size),
                 min(int(np.ceil(y + half)), image_size))  # fmt: skip
@@ -86,7 +87,7 @@ def _mask(obj: ShapeObject, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if obj.shape == "circle":
         return dx**2 + dy**2 <= half**2
     if obj.shape == "square":
-        return (np.abs(dx) <= half * 0.85) & (np.abs(dy) <= half * 0.85)
+        return (np.abs(dx) <= half * _SQUARE) & (np.abs(dy) <= half * _SQUARE)
     # an upward triangle: base at the bottom of the box, apex at the top
     inside_height = (dy <= half) & (dy >= -half)
     return inside_height & (np.abs(dx) <= (dy + half) / 2)

@@ -41,8 +41,11 @@ class HfrCaptioningConfig(PreTrainedConfig):
             gate per feature (as most implementations), so the decoder can turn the image down for words such
             as "a" and "the".
         doubly_stochastic (`float`, defaults to 1.0): the weight λ of the paper's doubly stochastic attention
-            regulariser, λ·Σᵢ(1 − Σₜ αₜᵢ)², which asks the caption to look at every region about once over
-            its words; 0 turns it off. Averaged over the images of a batch and added to the loss.
+            regulariser, which asks a caption to spread its attention over the regions rather than stare at
+            one: λ·(1/L)·Σᵢ(1 − Σₜ αₜᵢ)², the paper's sum over the L regions taken as a mean (as the common
+            PyTorch implementations do), so that λ means the same at any region_grid: a caption of a few words
+            over 64 regions cannot look at each once, and the summed term would outweigh the caption's own
+            loss. 0 turns it off. Averaged over the images of a batch and added to the loss.
         dropout (`float`, defaults to 0.3): dropout on the word embeddings and before the output layer.
         tie_word_embeddings (`bool`, defaults to `False`): the output layer shares the word embedding matrix;
             needs `embedding_size == hidden_size`.

@@ -8,7 +8,7 @@
     attention:   eₜᵢ = vᵀ·tanh(W·hₜ₋₁ + U·aᵢ),  αₜ = softmax(eₜ),  ẑₜ = βₜ ⊙ Σᵢ αₜᵢ·aᵢ,  βₜ = σ(W_β·hₜ₋₁ + b_β)
     step:        hₜ, cₜ = LSTM([E·yₜ₋₁; ẑₜ], (hₜ₋₁, cₜ₋₁))                       attention="none": [E·yₜ₋₁]
     output:      p(yₜ | y<ₜ, image) = softmax(W_o·Dropout(hₜ) + b_o)
-    loss:        cross-entropy of the caption + λ·Σᵢ(1 − Σₜ αₜᵢ)²                  the doubly stochastic term
+    loss:        cross-entropy of the caption + λ·(1/L)·Σᵢ(1 − Σₜ αₜᵢ)²            the doubly stochastic term
 
 The output layer reads the state alone (the paper's deep output adds E·yₜ₋₁ and ẑₜ to it; the state already
 holds both). The image is the encoder's input and the caption the decoder's, as in transformers'
@@ -416,12 +416,12 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
 
     def _doubly_stochastic(self, weights, labels, num_items_in_batch):
-        """λ·Σᵢ(1 − Σₜ αₜᵢ)², the sum over the caption's labelled words, averaged over the images. When Trainer
+        """λ·(1/L)·Σᵢ(1 − Σₜ αₜᵢ)², Σₜ over the caption's labelled words, averaged over the images. When Trainer
         counts the caption tokens of the whole optimizer step (`num_items_in_batch`, gradient accumulation),
         the average is weighted by this batch's share of them, so the accumulated steps add up to one mean."""
         labelled = (labels != -100).to(weights.dtype)
         coverage = (weights * labelled[..., None]).sum(dim=1)
-        penalty = self.config.doubly_stochastic * ((1 - coverage) ** 2).sum(dim=-1).mean()
+        penalty = self.config.doubly_stochastic * ((1 - coverage) ** 2).mean()
         if num_items_in_batch is not None:
             penalty = penalty * labelled.sum() / torch.as_tensor(num_items_in_batch, device=penalty.device)
         return penalty
