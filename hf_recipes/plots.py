@@ -125,6 +125,32 @@ def plot_attention(
     return path
 
 
+def plot_caption_attention(
+    image: np.ndarray, tokens: Sequence[str], weights: np.ndarray, path: Path, title: str
+) -> Path:
+    """The image, then one panel per generated word with that word's attention over the image regions laid on
+    top (each region's weight spread over its cell, bright where the word looked), as the figures of Show,
+    Attend and Tell. image: (size, size, 3); weights: (words, grid, grid), each map summing to 1."""
+    size = image.shape[0]
+    panels = len(tokens) + 1
+    across = min(panels, 6)
+    down = -(-panels // across)
+    figure, axes = plt.subplots(down, across, figsize=(2.0 * across, 2.2 * down), dpi=120, squeeze=False)
+    for panel in axes.flat:
+        panel.axis("off")
+    axes.flat[0].imshow(image)
+    axes.flat[0].set_title("image", fontsize=8)
+    extent = (-0.5, size - 0.5, size - 0.5, -0.5)  # the map's cells over the image's pixels
+    for panel, token, word_weights in zip(axes.flat[1:], tokens, weights):
+        panel.imshow(image)
+        panel.imshow(word_weights, cmap="gray", alpha=0.65, extent=extent, vmin=0.0, interpolation="nearest")
+        panel.set_title(token, fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.savefig(path, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
 def plot_transfer(report: dict, path: Path) -> Path:
     """The eval metric against the optimizer step, for both runs, on one axis."""
     metric = report["metric"]

@@ -268,3 +268,37 @@ def test_a_tiny_captioner_learns_the_one_object_scenes_with_the_trainer(tmp_path
     captions = [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
     exact = np.mean([caption == reference for caption, (_, reference) in zip(captions, validation)])
     assert exact >= 0.5, (exact, captions[:5])
+
+
+def test_attention_maps_of_a_caption_and_the_mass_on_a_box(tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    from hf_recipes.data.tokenization import word_tokenizer
+    from hf_recipes.evaluation.captioning import caption_attention, mass_in_box
+    from hf_recipes.plots import plot_caption_attention
+
+    tokenizer: PreTrainedTokenizerFast = word_tokenizer([f"w{i}" for i in range(VOCAB - 2)], lowercase=False)
+    model = build(seed=6)
+    scene = shapes.scene("validation", 0)
+    image = scene.render(32)
+    pixels = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 127.5 - 1
+    result = caption_attention(model, tokenizer, pixels, max_new_tokens=4, min_new_tokens=4)
+    assert len(result.tokens) == 4 and result.weights.shape == (4, 4, 4)
+    np.testing.assert_allclose(result.weights.sum(axis=(1, 2)), 1.0, rtol=1e-5)
+    path = plot_caption_attention(
+        image, result.tokens, result.weights, tmp_path / "attention.png", result.caption
+    )
+    assert path.stat().st_size > 1000
+
+    # mass_in_box: a map on one cell puts all its mass in a box around that cell and none elsewhere
+    weights = np.zeros((4, 4))
+    weights[1, 2] = 1.0  # row 1, column 2: pixels y 8..16, x 16..24 of a 32-pixel image
+    assert mass_in_box(weights, (16, 8, 24, 16), 32) == (1.0, 1 / 16)
+    assert mass_in_box(weights, (0, 0, 16, 32), 32)[0] == 0.0
+    assert mass_in_box(weights, (20, 8, 24, 16), 32)[0] == 0.5  # half the cell
+    uniform = np.full((4, 4), 1 / 16)
+    mass, share = mass_in_box(uniform, (3, 5, 19, 21), 32)
+    assert mass == pytest.approx(share)  # a map that ignores the object: its area share
+    model.config.attention = "none"
+    with pytest.raises(Exception, match="no map to draw"):
+        caption_attention(model, tokenizer, pixels)
