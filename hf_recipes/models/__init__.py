@@ -2,8 +2,9 @@
 
 A family is a sub-package here with `configuration_<arch>.py` + `modeling_<arch>.py` and an `__init__` that
 names `CONFIG_CLASS`, `MODELING` (the modeling module, whose `AUTO_MAP` lists every head and its Auto class)
-a one-line `DESCRIPTION`, `SIZES` (named config presets: tiny, base, ...) and `TOKENIZER` (the tokenizer kind
-a model built from scratch trains). Every such sub-package is found and registered on import: adding an
+a one-line `DESCRIPTION`, `SIZES` (named config presets: tiny, base, ...), `TOKENIZER` (the tokenizer kind
+a model built from scratch trains) and, for a family that reads more than text, `PROCESSOR` (registered with
+AutoProcessor). Every such sub-package is found and registered on import: adding an
 architecture is adding its folder, nothing else.
 """
 
@@ -50,6 +51,10 @@ def _register(family: ModuleType) -> Family:
         getattr(transformers, auto_name).register(config_class, model_class, exist_ok=True)
         model_class.register_for_auto_class(auto_name)
         heads.append(Head(auto_name, model_class))
+    processor = getattr(family, "PROCESSOR", None)  # a family whose inputs are not text alone (images)
+    if processor is not None:
+        transformers.AutoProcessor.register(config_class, processor, exist_ok=True)
+        processor.register_for_auto_class()
     sizes = getattr(family, "SIZES", {})
     return Family(
         config_class.model_type,

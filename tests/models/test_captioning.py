@@ -30,11 +30,11 @@ VARIANTS = [
 
 
 def build(head=HfrCaptioningForConditionalGeneration, seed=0, **options):
-    config = HfrCaptioningConfig(
+    fields = dict(
         vocab_size=VOCAB, image_size=32, encoder_channels=[8, 16], region_grid=4, embedding_size=16,
-        hidden_size=24, attention_size=20, dropout=0.0, pad_token_id=PAD, bos_token_id=BOS,
-        eos_token_id=EOS, **options,
+        hidden_size=24, attention_size=20, dropout=0.0, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
     )  # fmt: skip
+    config = HfrCaptioningConfig(**{**fields, **options})
     torch.manual_seed(seed)
     return head(config)
 
@@ -302,3 +302,52 @@ def test_attention_maps_of_a_caption_and_the_mass_on_a_box(tmp_path):
     model.config.attention = "none"
     with pytest.raises(Exception, match="no map to draw"):
         caption_attention(model, tokenizer, pixels)
+
+
+def test_the_processor_saves_with_the_model_and_captions_an_image_through_remote_code(tmp_path):
+    """model + processor in one folder: AutoProcessor and AutoModelForImageTextToText caption a PIL image, in
+    this process and in one where hf_recipes cannot be imported, with the same ids."""
+    from PIL import Image
+
+    from hf_recipes.data.tokenization import append_eos, train_tokenizer
+    from hf_recipes.models.captioning import HfrCaptioningProcessor
+
+    captions = [scene.captions()[0] for scene in shapes.scenes("train", 50)]
+    tokenizer = append_eos(
+        train_tokenizer(captions, "word", 60, min_frequency=1, special_tokens={"bos_token": "<s>", "eos_token": "</s>"})
+    )  # fmt: skip
+    model = build(
+        seed=7, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    ).eval()  # fmt: skip
+    processor = HfrCaptioningProcessor.for_model(model.config, tokenizer)
+    image = Image.fromarray(shapes.scene("test", 0).render(64))  # resized to the model's 32 pixels
+    batch = processor(images=[image], text=[captions[0]], return_tensors="pt")
+    assert batch["pixel_values"].shape == (1, 3, 32, 32) and -1 <= batch["pixel_values"].min() < 0
+    assert batch["labels"][0].tolist() == tokenizer(captions[0]).input_ids
+    model.save_pretrained(tmp_path / "captioner")
+    processor.save_pretrained(tmp_path / "captioner")
+    image.save(tmp_path / "scene.png")
+
+    reloaded = transformers.AutoProcessor.from_pretrained(tmp_path / "captioner")
+    assert type(reloaded) is HfrCaptioningProcessor
+    pixels = reloaded(images=image, return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(pixels, batch["pixel_values"])
+    ids = model.generate(pixel_values=pixels, max_new_tokens=6, num_beams=2)
+    result = run_without_hf_recipes(
+        f"""
+        import json, transformers
+        from PIL import Image
+        folder = {str(tmp_path / "captioner")!r}
+        processor = transformers.AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+        model = transformers.AutoModelForImageTextToText.from_pretrained(folder, trust_remote_code=True)
+        pixels = processor(images=Image.open("scene.png"), return_tensors="pt")["pixel_values"]
+        ids = model.generate(pixel_values=pixels, max_new_tokens=6, num_beams=2)
+        print(json.dumps({{"processor": type(processor).__module__, "ids": ids.tolist(),
+                          "caption": processor.batch_decode(ids, skip_special_tokens=True)[0]}}))
+        """,
+        cwd=tmp_path,
+    )
+    assert result["processor"].startswith("transformers_modules")
+    assert result["ids"] == ids.tolist()
+    assert result["caption"] == reloaded.batch_decode(ids, skip_special_tokens=True)[0]

@@ -8,10 +8,12 @@ from .modeling_captioning import (
     HfrCaptioningModel,
     HfrCaptioningPreTrainedModel,
 )
+from .processing_captioning import HfrCaptioningProcessor
 
 CONFIG_CLASS = HfrCaptioningConfig
 MODELING = modeling_captioning
 DESCRIPTION = "image captioning: CNN encoder + LSTM/GRU decoder with soft attention (Show, Attend and Tell)"
+PROCESSOR = HfrCaptioningProcessor  # images and captions, saved as one (AutoProcessor)
 TOKENIZER = "bpe"  # has the start and end tokens a decoder needs (hf_recipes.data.tokenization)
 
 
@@ -35,4 +37,5 @@ __all__ = [
     "HfrCaptioningModel",
     "HfrCaptioningPreTrainedModel",
     "HfrCaptioningForConditionalGeneration",
+    "HfrCaptioningProcessor",
 ]
