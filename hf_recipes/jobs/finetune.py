@@ -200,6 +200,7 @@ def write_results(
     main_process = trainer.is_world_process_zero()
     if main_process:
         attach_pipelines(out, task.auto_model)
+        task.save_with_model(out, trainer.model, trainer.processing_class)
     metrics = {**metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
     tokenizer = trainer.processing_class
     outputs = {}

@@ -41,6 +41,7 @@ PROBLEM_TYPES: dict[str, tuple[str, str | None]] = {
     "token_classification": ("AutoModelForTokenClassification", None),
     "question_answering": ("AutoModelForQuestionAnswering", None),
     "seq2seq": ("AutoModelForSeq2SeqLM", None),
+    "captioning": ("AutoModelForImageTextToText", None),
 }
 
 # Head of a model (its Auto class) → the `transformers.pipeline` task that serves it, also the Hub's pipeline
@@ -53,6 +54,7 @@ PIPELINE_TAGS = {
     "AutoModelForTokenClassification": "token-classification",
     "AutoModelForQuestionAnswering": "question-answering",
     "AutoModelForSeq2SeqLM": "text2text-generation",
+    "AutoModelForImageTextToText": "image-text-to-text",
     "AutoModel": "feature-extraction",
 }
 
@@ -125,7 +127,7 @@ class Task:
 
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `AutoModelFor*.from_pretrained` (they end up in the saved config)."""
-        if self.problem_type in ("question_answering", "seq2seq"):
+        if self.problem_type in ("question_answering", "seq2seq", "captioning"):
             return {}
         if self.problem_type == "regression":
             return {"num_labels": 1, "problem_type": "regression"}
@@ -296,6 +298,9 @@ class Task:
 
     def configure_model(self, model, args, settings: dict[str, Any], max_length: int) -> None:
         """Last settings of the model before training (a seq2seq task's GenerationConfig)."""
+
+    def save_with_model(self, out: Path, model, tokenizer) -> None:
+        """Files the saved model needs beside its weights and tokenizer (a captioner: its processor)."""
 
     def write_pictures(self, out: Path, model, tokenizer, examples, output) -> list[Path]:
         """Pictures of the final model on the eval examples (`output`: Trainer.predict's), written to `out`."""
