@@ -63,3 +63,33 @@ def mass_in_box(weights: np.ndarray, box: tuple[int, int, int, int], image_size:
     down = np.clip(np.minimum(edges[1:], bottom) - np.maximum(edges[:-1], top), 0, None) / cell
     mass = float((weights * down[:, None] * across[None, :]).sum())
     return mass, (right - left) * (bottom - top) / image_size**2
+
+
+def grounding(model, tokenizer, examples, *, limit: int = 200) -> dict[str, float]:
+    """Is the attention grounded? Over the first `limit` examples (rows with `pixels`, `boxes`, `names`), caption
+    each image and, wherever the caption names an object of the scene by its colour and shape ("red circle"),
+    sum the attention of those two words inside the object's box (`mass_in_box`). Returns the mean mass, the
+    mean area share of the boxes (what attention that ignores the object would put there) and the words
+    counted. A caption that names no object of its scene counts nothing."""
+    masses, shares = [], []
+    for row in examples.select(range(min(limit, len(examples)))):
+        image = np.asarray(row["pixels"], dtype=np.uint8)
+        pixels = torch.as_tensor(image).permute(2, 0, 1).float()[None] / 127.5 - 1.0
+        found = caption_attention(model, tokenizer, pixels)
+        words = [token.removeprefix("##").lstrip("Ġ▁").lower() for token in found.tokens]
+        objects = {tuple(name.split()[1:]): box for name, box in zip(row["names"], row["boxes"])}
+        for position in range(len(words) - 1):
+            box = objects.get((words[position], words[position + 1]))
+            if box is None:
+                continue
+            for word in (position, position + 1):
+                mass, share = mass_in_box(found.weights[word], tuple(box), image.shape[0])
+                masses.append(mass)
+                shares.append(share)
+    if not masses:
+        return {"grounding_mass": float("nan"), "grounding_area_share": float("nan"), "grounding_words": 0}
+    return {
+        "grounding_mass": float(np.mean(masses)),
+        "grounding_area_share": float(np.mean(shares)),
+        "grounding_words": len(masses),
+    }

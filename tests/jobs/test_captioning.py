@@ -68,3 +68,33 @@ def test_the_saved_directory_captions_an_image_through_the_auto_classes(captioni
 def test_a_bad_task_option_is_one_clear_error():
     with pytest.raises(UserError, match="image_size must be at least 16"):
         get_task("shapes_captioning", image_size=8)
+
+
+def test_grounding_counts_the_words_that_name_an_object(monkeypatch):
+    """A caption naming the scene's object by colour and shape, whose attention sits on the object's centre
+    cell: all of those two words' mass is on the box; a word naming nothing of the scene is not counted."""
+    from hf_recipes.evaluation import captioning
+    from hf_recipes.tasks import get_task
+
+    examples = get_task("shapes_captioning", image_size=32, eval_images=40).load(splits=["validation"])[
+        "validation"
+    ]
+    examples = examples.filter(lambda row: len(row["names"]) == 1).select(range(5))
+
+    def fake_caption_attention(model, tokenizer, pixels):
+        row = fake_caption_attention.rows.pop(0)
+        size, colour, shape = row["names"][0].split()
+        weights = np.zeros((5, 4, 4))
+        left, top, right, bottom = row["boxes"][0]
+        weights[:, (top + bottom) // 16, (left + right) // 16] = 1.0  # 32-pixel image, 8-pixel cells
+        tokens = ["a", size, colour, shape, "green" if colour != "green" else "red"]
+        return captioning.CaptionAttention(tokens=tokens, weights=weights, caption=" ".join(tokens))
+
+    fake_caption_attention.rows = list(examples)
+    monkeypatch.setattr(captioning, "caption_attention", fake_caption_attention)
+    report = captioning.grounding(None, None, examples)
+    assert report["grounding_words"] == 10  # colour + shape, five images
+    assert report["grounding_mass"] > 0.5  # the centre cell lies mostly inside the box
+    boxes = [row["boxes"][0] for row in examples]
+    shares = [(right - left) * (bottom - top) / 32**2 for left, top, right, bottom in boxes]
+    assert report["grounding_area_share"] == pytest.approx(np.mean(shares))
