@@ -111,3 +111,30 @@ def assert_remote_code_identical(checkpoints: dict[str, Path], inputs: dict, exp
     )
     for auto_class in checkpoints:
         torch.testing.assert_close(torch.tensor(result[auto_class]), expected[auto_class], rtol=0, atol=1e-6)
+
+
+# min_new_tokens = max_new_tokens: no sequence ends early, so every score sums the same number of tokens.
+FIXED_LENGTH = dict(max_new_tokens=6, min_new_tokens=6, return_dict_in_generate=True, output_scores=True)
+GENERATION_MODES = {
+    "greedy": dict(do_sample=False),
+    "beam": dict(do_sample=False, num_beams=4, length_penalty=0.0),  # sequence score = Σ log p
+    "sample": dict(do_sample=True, top_k=0),
+}
+
+
+def generate_with_and_without_cache(model, inputs: dict) -> dict:
+    """Greedy, beam search and sampling (same seed) give the same sequences (and beam scores) with and without
+    the cache; returns the cached run of each mode."""
+    model.eval()
+    outputs = {}
+    for mode, options in GENERATION_MODES.items():
+        runs = []
+        for use_cache in (True, False):
+            torch.manual_seed(0)
+            runs.append(model.generate(**inputs, **FIXED_LENGTH, **options, use_cache=use_cache))
+        cached, uncached = runs
+        assert torch.equal(cached.sequences, uncached.sequences), mode
+        if mode == "beam":
+            torch.testing.assert_close(cached.sequences_scores, uncached.sequences_scores)
+        outputs[mode] = cached
+    return outputs

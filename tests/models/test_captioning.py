@@ -18,7 +18,11 @@ from hf_recipes.models.captioning import (
 )
 from hf_recipes.models.captioning.modeling_captioning import AUTO_MAP
 from tests.helpers import run_without_hf_recipes
-from tests.models.checks import assert_every_parameter_gets_a_gradient, assert_save_reload_identical
+from tests.models.checks import (
+    assert_every_parameter_gets_a_gradient,
+    assert_save_reload_identical,
+    generate_with_and_without_cache,
+)
 from tests.models.test_rnn import sequence_logprob
 
 VOCAB, PAD, BOS, EOS = 40, 0, 1, 2
@@ -85,20 +89,7 @@ def test_shapes_loss_and_gradients(variant):
 def test_generate_with_and_without_the_cache_and_beam_no_worse_than_greedy(variant):
     model = build(seed=3, **variant).eval()
     inputs = {"pixel_values": images()}
-    fixed = dict(max_new_tokens=6, min_new_tokens=6, return_dict_in_generate=True, output_scores=True)
-    modes = {
-        "greedy": dict(do_sample=False),
-        "beam": dict(do_sample=False, num_beams=4, length_penalty=0.0),  # sequence score = Σ log p
-        "sample": dict(do_sample=True, top_k=0),
-    }
-    outputs = {}
-    for mode, options in modes.items():
-        runs = []
-        for use_cache in (True, False):
-            torch.manual_seed(0)
-            runs.append(model.generate(**inputs, **fixed, **options, use_cache=use_cache))
-        assert torch.equal(runs[0].sequences, runs[1].sequences), mode
-        outputs[mode] = runs[0]
+    outputs = generate_with_and_without_cache(model, inputs)
     assert (outputs["greedy"].sequences[:, 0] == BOS).all()
     beam_logprob = sequence_logprob(model, outputs["beam"].sequences, inputs)
     # had the state not followed the beams' reordering, the scores would belong to other sequences

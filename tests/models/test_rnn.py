@@ -31,7 +31,11 @@ from hf_recipes.models.rnn import (
 from hf_recipes.models.rnn.modeling_rnn import AUTO_MAP
 from hf_recipes.pipelines import attach_pipelines
 from tests.helpers import run_without_hf_recipes
-from tests.models.checks import assert_every_parameter_gets_a_gradient, logits_of
+from tests.models.checks import (
+    assert_every_parameter_gets_a_gradient,
+    generate_with_and_without_cache,
+    logits_of,
+)
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0-3: the config's default pad, bos and eos ids
 PAD, BOS, EOS = 0, 1, 2
@@ -183,25 +187,7 @@ def greedy_by_hand(model, inputs: dict, steps: int) -> torch.Tensor:
 def check_generation(model, inputs: dict) -> dict:
     """Greedy, beam search and sampling give the same with and without the cache; greedy = the hand-written
     loop; beam search's scores are the model's log-probabilities of its sequences, no worse than greedy's."""
-    model.eval()
-    # min_new_tokens = max_new_tokens: no sequence ends early, so every score sums the same number of tokens.
-    fixed = dict(max_new_tokens=6, min_new_tokens=6, return_dict_in_generate=True, output_scores=True)
-    modes = {
-        "greedy": dict(do_sample=False),
-        "beam": dict(do_sample=False, num_beams=4, length_penalty=0.0),  # sequence score = Σ log p
-        "sample": dict(do_sample=True, top_k=0),
-    }
-    outputs = {}
-    for mode, options in modes.items():
-        runs = []
-        for use_cache in (True, False):
-            torch.manual_seed(0)
-            runs.append(model.generate(**inputs, **fixed, **options, use_cache=use_cache))
-        cached, uncached = runs
-        assert torch.equal(cached.sequences, uncached.sequences), mode
-        if mode == "beam":
-            torch.testing.assert_close(cached.sequences_scores, uncached.sequences_scores)
-        outputs[mode] = cached
+    outputs = generate_with_and_without_cache(model, inputs)
 
     assert torch.equal(greedy_by_hand(model, inputs, steps=6), outputs["greedy"].sequences)
     one_beam = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, num_beams=1)
