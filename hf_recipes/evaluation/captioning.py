@@ -23,6 +23,15 @@ class CaptionAttention:
     caption: str
 
 
+def pixel_values(images: np.ndarray) -> torch.Tensor:
+    """uint8 images, (height, width, 3) or a batch (n, height, width, 3), as `pixel_values` (n, 3, height, width)
+    in [-1, 1]: each channel x / 127.5 - 1, what the saved processor's image processor does (mean = std = 0.5)."""
+    pixels = torch.as_tensor(np.asarray(images, dtype=np.uint8))
+    if pixels.ndim == 3:
+        pixels = pixels[None]
+    return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
 def caption_attention(model, tokenizer, pixel_values: torch.Tensor, **generate_kwargs) -> CaptionAttention:
     """Caption one image (`pixel_values` (1, channels, height, width)) and return the attention of each word."""
     if getattr(model.config, "attention", None) != "soft":
@@ -74,8 +83,7 @@ def grounding(model, tokenizer, examples, *, limit: int = 200) -> dict[str, floa
     masses, shares = [], []
     for row in examples.select(range(min(limit, len(examples)))):
         image = np.asarray(row["pixels"], dtype=np.uint8)
-        pixels = torch.as_tensor(image).permute(2, 0, 1).float()[None] / 127.5 - 1.0
-        found = caption_attention(model, tokenizer, pixels)
+        found = caption_attention(model, tokenizer, pixel_values(image))
         words = [token.removeprefix("##").lstrip("Ġ▁").lower() for token in found.tokens]
         objects = {tuple(name.split()[1:]): box for name, box in zip(row["names"], row["boxes"])}
         for position in range(len(words) - 1):

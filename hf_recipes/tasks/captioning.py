@@ -28,8 +28,9 @@ from .. import metrics as M
 from ..data import shapes
 from ..data.tokenization import append_eos
 from ..errors import UserError
+from ..evaluation.captioning import pixel_values
 from .base import IGNORE_INDEX, Task, build_task, option, select_splits, values
-from .translation import decode_ids
+from .translation import configure_generation, decode_ids, decoder_start_field
 
 ATTENTION_PICTURES = 3  # validation images whose attention maps a run draws
 
@@ -46,8 +47,11 @@ class CaptioningCollator:
     padded with -100."""
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        pixels = torch.stack([torch.as_tensor(np.asarray(f["pixels"], dtype=np.uint8)) for f in features])
-        batch = {"pixel_values": pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0}
+        batch = {
+            "pixel_values": pixel_values(
+                np.stack([np.asarray(f["pixels"], dtype=np.uint8) for f in features])
+            )
+        }
         if "labels" in features[0]:
             longest = max(len(f["labels"]) for f in features)
             labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
@@ -146,27 +150,19 @@ class ShapesCaptioningTask(Task):
         return append_eos(make(lambda: references))
 
     def config_fields(self, tokenizer, field_names: set[str]) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        if "decoder_start_token_id" in field_names:
-            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-            fields["decoder_start_token_id"] = start
+        fields = decoder_start_field(tokenizer, field_names)
         if "image_size" in field_names:
             fields["image_size"] = self.image_size
         return fields
 
     def configure_model(self, model, args, settings: dict[str, Any], max_length: int) -> None:
-        if args.generation_max_length is None:
-            args.generation_max_length = max_length
-        if not {"max_length", "max_new_tokens"} & set(settings):
-            model.generation_config.max_length = args.generation_max_length
-        model.generation_config.update(**settings)
+        configure_generation(model, args, settings, max_length)
 
     def save_with_model(self, out: Path, model, tokenizer) -> None:
         """The processor (image processor + tokenizer) beside the model, for AutoProcessor."""
-        processor_class = getattr(model, "processor_class", None)
         from ..models.captioning import HfrCaptioningProcessor
 
-        (processor_class or HfrCaptioningProcessor).for_model(model.config, tokenizer).save_pretrained(out)
+        HfrCaptioningProcessor.for_model(model.config, tokenizer).save_pretrained(out)
 
     def write_pictures(self, out: Path, model, tokenizer, examples, output) -> list[Path]:
         """attention_<i>.png: each generated word's attention over the first validation images."""
@@ -178,8 +174,7 @@ class ShapesCaptioningTask(Task):
         paths = []
         for index in range(min(ATTENTION_PICTURES, len(examples))):
             image = np.asarray(examples[index]["pixels"], dtype=np.uint8)
-            pixels = torch.as_tensor(image).permute(2, 0, 1).float()[None] / 127.5 - 1.0
-            found = caption_attention(model, tokenizer, pixels)
+            found = caption_attention(model, tokenizer, pixel_values(image))
             paths.append(
                 plot_caption_attention(image, found.tokens, found.weights, out / f"attention_{index}.png",
                                        f"{found.caption}  (reference: {examples[index]['caption']})")

@@ -96,6 +96,25 @@ def decode_ids(tokenizer, ids) -> list[str]:
     return [text.strip() for text in tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)]
 
 
+def decoder_start_field(tokenizer, field_names: set[str]) -> dict[str, Any]:
+    """A decoder built from scratch starts from the tokenizer's bos token (eos when it has none)."""
+    if "decoder_start_token_id" not in field_names:
+        return {}
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return {"decoder_start_token_id": start}
+
+
+def configure_generation(model, args, settings: dict[str, Any], max_length: int) -> None:
+    """Evaluation (predict_with_generate), the pipelines and the attention pictures all decode with the saved
+    GenerationConfig: the recipe's `generation` settings, and `max_length` (the evaluation's length limit)
+    rather than transformers' default of 20 tokens."""
+    if args.generation_max_length is None:
+        args.generation_max_length = max_length
+    if not {"max_length", "max_new_tokens"} & set(settings):
+        model.generation_config.max_length = args.generation_max_length
+    model.generation_config.update(**settings)
+
+
 @dataclasses.dataclass(kw_only=True)
 class TranslationTask(Task):
     """Source sentence → target sentence, scored with sacreBLEU."""
@@ -148,10 +167,7 @@ class TranslationTask(Task):
     def config_fields(self, tokenizer, field_names: set[str]) -> dict[str, Any]:
         """The decoder starts from the tokenizer's bos token (eos when it has none); a tokenizer with two
         vocabularies sizes the source and target embeddings apart (and they cannot be one shared matrix)."""
-        fields: dict[str, Any] = {}
-        if "decoder_start_token_id" in field_names:
-            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-            fields["decoder_start_token_id"] = start
+        fields = decoder_start_field(tokenizer, field_names)
         target_size = getattr(tokenizer, "target_vocab_size", None)  # HfrSeq2SeqTokenizer
         if target_size is not None:
             names = next((VOCABULARY_FIELDS[f] for f in VOCABULARY_FIELDS if f in field_names), None)
@@ -167,11 +183,7 @@ class TranslationTask(Task):
         """Evaluation (predict_with_generate), the pipelines and `hf-recipes attention` all decode with the
         saved GenerationConfig: the recipe's `generation` settings, and the evaluation's length limit rather than
         transformers' default of 20 tokens."""
-        if args.generation_max_length is None:
-            args.generation_max_length = self.max_target_length or max_length
-        if not {"max_length", "max_new_tokens"} & set(settings):
-            model.generation_config.max_length = args.generation_max_length
-        model.generation_config.update(**settings)
+        configure_generation(model, args, settings, self.max_target_length or max_length)
 
     def write_pictures(self, out: Path, model, tokenizer, examples, output) -> list[Path]:
         """attention_<i>.png: the cross-attention of the final model on the first validation sentences."""
