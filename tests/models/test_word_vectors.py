@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from huggingface_hub.errors import StrictDataclassClassValidationError
 
 import hf_recipes  # noqa: F401  (registers the model types)
 from hf_recipes.data.word_vectors import cooccurrences, word_blocks
@@ -22,6 +23,7 @@ from hf_recipes.models.fasttext.modeling_fasttext import (
 from hf_recipes.models.glove import HfrGloVeConfig, HfrGloVeModel
 from hf_recipes.models.word2vec import HfrWord2VecConfig, HfrWord2VecModel
 from hf_recipes.models.word2vec.modeling_word2vec import (
+    NegativeSampling,
     context_spans,
     context_windows,
     draw_noise,
@@ -75,6 +77,38 @@ def test_skipgram_loss_and_its_hand_written_backward_equal_autograds(sparse):
     gradient = table.weight.grad.to_dense() if sparse else table.weight.grad
     assert table.weight.grad.is_sparse == sparse
     torch.testing.assert_close(gradient, reference_table.grad)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_max_row_updates_bounds_a_frequent_output_vectors_step_and_leaves_the_rest_exact(sparse):
+    """A word that is the target of 100 rows moves by 10/100 of its summed gradient with max_row_updates=10; a
+    word of 3 rows, and the input vectors, get the exact gradient."""
+    torch.manual_seed(0)
+    vocab, dim = 6, 4
+    targets = torch.cat([torch.full((100,), 2), torch.full((3,), 4)])
+    centers = torch.randint(0, 20, (103,))
+    sign = torch.where(torch.rand(103) < 0.5, -1.0, 1.0).double()
+    weight = torch.rand(103, dtype=torch.float64) + 0.5
+
+    def gradients(max_row_updates):
+        inputs = torch.randn(20, dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        table = torch.randn(vocab, dim, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        inputs.requires_grad_()
+        table.requires_grad_()
+        NegativeSampling.apply(
+            inputs, table, targets, centers, sign, weight, sparse, max_row_updates
+        ).backward()
+        grad_table = table.grad.to_dense() if sparse else table.grad
+        return inputs.grad, grad_table
+
+    exact_inputs, exact_table = gradients(None)
+    capped_inputs, capped_table = gradients(10)
+    torch.testing.assert_close(capped_table[2], exact_table[2] * 10 / 100)
+    torch.testing.assert_close(capped_table[4], exact_table[4])
+    assert exact_table[2].abs().sum() > 0 and capped_table[[0, 1, 3, 5]].abs().sum() == 0
+    torch.testing.assert_close(capped_inputs, exact_inputs)
+    with pytest.raises(StrictDataclassClassValidationError, match="max_row_updates"):
+        HfrWord2VecConfig(max_row_updates=0)
 
 
 def test_subsampling_keeps_rare_words_and_drops_frequent_ones_at_mikolovs_rate():

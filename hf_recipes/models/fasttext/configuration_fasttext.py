@@ -23,7 +23,7 @@ class HfrFastTextConfig(PreTrainedConfig):
             trained).
         vector_size (`int`, defaults to 100): dimension of the word and n-gram vectors.
         architecture (`"skipgram"` or `"cbow"`, defaults to `"skipgram"`): as in word2vec.
-        window, negative, ns_exponent, sample, cbow_mean: as in word2vec (`HfrWord2VecConfig`).
+        window, negative, ns_exponent, sample, cbow_mean, max_row_updates: as in word2vec (`HfrWord2VecConfig`).
         min_n (`int`, defaults to 3), max_n (`int`, defaults to 6): the lengths of the character n-grams, taken
             from the word between the boundary marks `<` and `>` ("<where>" gives "<wh", "whe", ... "re>");
             max_n = 0 turns n-grams off (plain word2vec).
@@ -48,6 +48,7 @@ class HfrFastTextConfig(PreTrainedConfig):
     ns_exponent: float | int = 0.75
     sample: float | int = 1e-3
     cbow_mean: bool = True
+    max_row_updates: int | None = None
     min_n: int = 3
     max_n: int = 6
     bucket: int = 2000000
@@ -65,6 +66,8 @@ class HfrFastTextConfig(PreTrainedConfig):
                 f"window ({self.window}), negative ({self.negative}) and vector_size ({self.vector_size}) must "
                 "be at least 1"
             )
+        if self.max_row_updates is not None and self.max_row_updates < 1:
+            raise ValueError(f"max_row_updates must be at least 1 (or unset), got {self.max_row_updates}")
         if self.max_n and not 1 <= self.min_n <= self.max_n:
             raise ValueError(f"expected 1 <= min_n <= max_n, got min_n={self.min_n}, max_n={self.max_n}")
         if self.bucket < 1:

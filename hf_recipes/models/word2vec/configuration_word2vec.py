@@ -33,6 +33,12 @@ class HfrWord2VecConfig(PreTrainedConfig):
         sample (`float`, defaults to 1e-3): subsampling threshold t: a word of corpus frequency f is kept with
             probability (√(f/t) + 1)·t/f (word2vec's formula); 0 keeps every word.
         cbow_mean (`bool`, defaults to `True`): CBOW averages the context vectors (else sums them).
+        max_row_updates (`int`, *optional*): skip-gram only. In one step, an output vector that is the target
+            of more than this many predictions moves by the mean of their updates times this number instead of
+            their sum. word2vec.c updates one prediction at a time; a step over a block of thousands of words
+            adds up the updates of the most frequent words, all computed from the same vector, and from some
+            block size on that overshoots and training diverges. A cap (32 is a good value) lets blocks several
+            times larger train as well as small ones. Unset: the exact gradient of the summed loss.
         sparse (`bool`, defaults to `True`): sparse gradients for the embedding tables: only the rows a step
             touches are updated (use an optimizer that takes sparse gradients: SGD, Adagrad, SparseAdam).
             Several CPU processes (DDP over gloo) reduce them as they are; several GPUs (NCCL) need False, which
@@ -60,6 +66,7 @@ class HfrWord2VecConfig(PreTrainedConfig):
     ns_exponent: float | int = 0.75
     sample: float | int = 1e-3
     cbow_mean: bool = True
+    max_row_updates: int | None = None
     sparse: bool = True
     initializer_range: float | None = None
     pad_token_id: int | None = None
@@ -72,6 +79,8 @@ class HfrWord2VecConfig(PreTrainedConfig):
                 f"window ({self.window}), negative ({self.negative}) and vector_size ({self.vector_size}) must "
                 "be at least 1"
             )
+        if self.max_row_updates is not None and self.max_row_updates < 1:
+            raise ValueError(f"max_row_updates must be at least 1 (or unset), got {self.max_row_updates}")
         if self.sample < 0:
             raise ValueError(f"sample must be >= 0, got {self.sample}")
 

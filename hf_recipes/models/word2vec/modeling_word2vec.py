@@ -130,11 +130,11 @@ def draw_noise(noise_table: torch.Tensor, count: int) -> torch.Tensor:
     return noise_table[torch.randint(noise_table.shape[0], (count,), device=noise_table.device)]
 
 
-def skipgram_loss(inputs, ids, positions, inside, output_embed, noise_table, negative):
+def skipgram_loss(inputs, ids, positions, inside, output_embed, noise_table, negative, max_row_updates=None):
     """Skip-gram with negative sampling, summed: `inputs` (n, d) is the input vector of each kept token (the
     center), its context words (`positions` where `inside`) are the positive targets, and its K noise words,
     weighted by its number of contexts, the negative ones. Every (center, target) score is one row of the same
-    product, computed and differentiated by `NegativeSampling`."""
+    product, computed and differentiated by `NegativeSampling` (`max_row_updates`: see there)."""
     n = ids.shape[0]
     index = torch.arange(n, device=ids.device)
     contexts = ids[positions[inside]]
@@ -146,7 +146,7 @@ def skipgram_loss(inputs, ids, positions, inside, output_embed, noise_table, neg
     weight = torch.ones_like(sign)
     weight[positives:] = inside.sum(1).to(inputs.dtype).repeat_interleave(negative)
     return NegativeSampling.apply(
-        inputs, output_embed.weight, targets, centers, sign, weight, output_embed.sparse
+        inputs, output_embed.weight, targets, centers, sign, weight, output_embed.sparse, max_row_updates
     )
 
 
@@ -155,15 +155,25 @@ class NegativeSampling(torch.autograd.Function):
     `targets`, the rows of `inputs` by `centers`; the backward pass writes the output table's gradient as rows
     (sparse, as nn.Embedding(sparse=True) does) straight from the gathered rows. One gather of each side, one
     product, one scatter: what autograd does in several passes over the same rows (1.3x faster a word2vec
-    step on a CPU)."""
+    step on a CPU).
+
+    `max_row_updates` bounds what one step does to one output vector: a word that is the target of m rows
+    gets its m row gradients scaled by min(1, max_row_updates / m), so its step is at most `max_row_updates`
+    rows' worth. word2vec.c applies its updates one after another, each from the vector the last one left;
+    a step of a block of thousands of words computes them all from the same vector and adds them, and for the
+    most frequent words (targets of thousands of rows in a large block, as context and as noise) that sum
+    overshoots: training diverges from some block size on. The cap keeps such steps bounded, so blocks
+    several times larger (faster on a CPU, and what a GPU needs) train as well as small ones. None: the exact
+    gradient."""
 
     @staticmethod
-    def forward(ctx, inputs, output_weight, targets, centers, sign, weight, sparse):
+    def forward(ctx, inputs, output_weight, targets, centers, sign, weight, sparse, max_row_updates=None):
         outputs = output_weight.index_select(0, targets)
         center_vectors = inputs.index_select(0, centers)
         scores = (outputs * center_vectors).sum(1)
         ctx.save_for_backward(outputs, center_vectors, scores, targets, centers, sign, weight)
         ctx.sparse, ctx.inputs_shape, ctx.table_shape = sparse, inputs.shape, output_weight.shape
+        ctx.max_row_updates = max_row_updates
         return (F.softplus(scores * sign) * weight).sum()
 
     @staticmethod
@@ -173,12 +183,15 @@ class NegativeSampling(torch.autograd.Function):
         grad_inputs = torch.zeros(ctx.inputs_shape, dtype=outputs.dtype, device=outputs.device)
         grad_inputs.index_add_(0, centers, outputs.mul_(coefficient))
         rows = center_vectors.mul_(coefficient)  # the gradient of each gathered output row
+        if ctx.max_row_updates:
+            updates = torch.bincount(targets, minlength=ctx.table_shape[0])[targets].to(rows.dtype)
+            rows.mul_((ctx.max_row_updates / updates).clamp_(max=1)[:, None])
         if ctx.sparse:
             grad_table = torch.sparse_coo_tensor(targets[None], rows, ctx.table_shape, check_invariants=False)
         else:
             grad_table = torch.zeros(ctx.table_shape, dtype=rows.dtype, device=rows.device)
             grad_table.index_add_(0, targets, rows)
-        return grad_inputs, grad_table, None, None, None, None, None
+        return grad_inputs, grad_table, None, None, None, None, None, None
 
 
 def cbow_loss(token_vectors, ids, low, high, output_embed, noise_table, negative, mean=True):
@@ -290,7 +303,14 @@ class HfrWord2VecModel(HfrWord2VecPreTrainedModel):
         if self.config.architecture == "skipgram":
             positions, inside = context_windows(sentence, self.config.window)
             loss = skipgram_loss(
-                self.embed(ids), ids, positions, inside, self.output_embed, noise_table, self.config.negative
+                self.embed(ids),
+                ids,
+                positions,
+                inside,
+                self.output_embed,
+                noise_table,
+                self.config.negative,
+                self.config.max_row_updates,
             )
         else:
             low, high = context_spans(sentence, self.config.window)
