@@ -212,6 +212,29 @@ def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Iterab
 def bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]]) -> dict[str, float]:
     """sacreBLEU corpus BLEU (13a tokenisation, as published numbers use) on detokenized text.
     `references`: one string per hypothesis, or one list of strings per hypothesis (several references)."""
+    return {"bleu": float(_corpus_bleu(hypotheses, references).score)}
+
+
+def bleu_1_to_4(
+    hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]]
+) -> dict[str, float]:
+    """BLEU-1 .. BLEU-4 (0-100), as the captioning literature reports them: BLEU-n is the brevity penalty times
+    the geometric mean of the 1..n-gram precisions, all from one sacreBLEU corpus count (13a tokenisation,
+    every reference), unsmoothed (as coco-caption): `bleu_4` is `bleu(...)["bleu"]` except that an n-gram order
+    without a single match gives 0 here (sacreBLEU's default smoothing gives a small score)."""
+    result = _corpus_bleu(hypotheses, references)
+    out = {}
+    for n in range(1, 5):
+        matches, totals = result.counts[:n], result.totals[:n]
+        if min(matches) == 0:
+            out[f"bleu_{n}"] = 0.0
+            continue
+        log_mean = sum(math.log(m / t) for m, t in zip(matches, totals)) / n
+        out[f"bleu_{n}"] = float(100 * result.bp * math.exp(log_mean))
+    return out
+
+
+def _corpus_bleu(hypotheses, references):
     import sacrebleu
 
     hypotheses = [str(h) for h in hypotheses]
@@ -221,5 +244,4 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequenc
         streams = [[r[i] if i < len(r) else None for r in references] for i in range(width)]
     else:
         streams = [[str(r) for r in references]]
-    result = sacrebleu.corpus_bleu(hypotheses, streams)
-    return {"bleu": float(result.score)}
+    return sacrebleu.corpus_bleu(hypotheses, streams)

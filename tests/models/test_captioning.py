@@ -155,6 +155,60 @@ def test_pretrained_word_embeddings_stay_frozen_through_save(tmp_path):
         model.load_pretrained_embeddings(torch.zeros(VOCAB, 8))
 
 
+def tiny_resnet_checkpoint(tmp_path, seed=7):
+    """A ResNet image classifier saved as a Hub checkpoint is (the layout of microsoft/resnet-50), random."""
+    config = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3)
+    torch.manual_seed(seed)
+    directory = tmp_path / "resnet"
+    transformers.ResNetForImageClassification(config).save_pretrained(directory)
+    return directory
+
+
+def test_a_pretrained_backbone_loads_stays_frozen_and_reloads_without_hf_recipes(tmp_path):
+    checkpoint = tiny_resnet_checkpoint(tmp_path)
+    backbone_config = transformers.AutoConfig.from_pretrained(checkpoint)
+    model = build(seed=3, backbone_config=backbone_config, region_grid=2, freeze_encoder=True)
+    assert model.encoder.feature_size == 16 and model.config.backbone_config["model_type"] == "resnet"
+    model.load_pretrained_backbone(str(checkpoint))
+    pretrained = transformers.ResNetBackbone.from_pretrained(checkpoint).state_dict()
+    for name, tensor in model.encoder.backbone.state_dict().items():
+        torch.testing.assert_close(tensor, pretrained[name], rtol=0, atol=0)
+
+    # frozen: a training step moves the decoder only, and the batch-norm statistics stay as loaded
+    model.train()
+    assert not model.encoder.training and model.decoder.training
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model(pixel_values=images(), labels=caption_labels()).loss.backward()
+    optimizer.step()
+    after = model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before if name.startswith("encoder."))
+    assert not torch.equal(before["lm_head.weight"], after["lm_head.weight"])
+
+    folder = assert_save_reload_identical(
+        model, "AutoModelForImageTextToText", {"pixel_values": images(), "labels": caption_labels()}, tmp_path
+    )
+    reloaded = transformers.AutoModelForImageTextToText.from_pretrained(folder)
+    assert not any(p.requires_grad for p in reloaded.encoder.parameters())
+    captions = model.eval().generate(pixel_values=images(), max_new_tokens=4)
+    torch.save(images(), tmp_path / "pixels.pt")
+    result = run_without_hf_recipes(
+        f"""
+        import json, torch, transformers
+        model = transformers.AutoModelForImageTextToText.from_pretrained({str(folder)!r}, trust_remote_code=True)
+        print(json.dumps({{"captions": model.generate(pixel_values=torch.load("pixels.pt"), max_new_tokens=4).tolist()}}))
+        """,
+        cwd=tmp_path,
+    )
+    assert result["captions"] == captions.tolist()
+
+    other = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 32], depths=[1, 1])
+    with pytest.raises(ValueError, match="does not fit"):
+        build(backbone_config=other, region_grid=2).load_pretrained_backbone(str(checkpoint))
+    with pytest.raises(ValueError, match="no backbone"):
+        build().load_pretrained_backbone(str(checkpoint))
+
+
 def test_config_rejects_a_region_grid_larger_than_the_feature_map():
     with pytest.raises(Exception, match="region_grid=20"):
         HfrCaptioningConfig(image_size=64, encoder_channels=[8, 16, 32], region_grid=20)
@@ -313,9 +367,15 @@ def test_the_processor_saves_with_the_model_and_captions_an_image_through_remote
     ).eval()  # fmt: skip
     processor = HfrCaptioningProcessor.for_model(model.config, tokenizer)
     image = Image.fromarray(shapes.scene("test", 0).render(64))  # resized to the model's 32 pixels
-    batch = processor(images=[image], text=[captions[0]], return_tensors="pt")
+    batch = processor(images=[image], text_target=[captions[0]], return_tensors="pt")
     assert batch["pixel_values"].shape == (1, 3, 32, 32) and -1 <= batch["pixel_values"].min() < 0
     assert batch["labels"][0].tolist() == tokenizer(captions[0]).input_ids
+    assert model(**batch).loss > 0  # what training takes
+    words = captions[0].split()[:2]
+    prompt = processor(images=image, text=" ".join(words), return_tensors="pt")["decoder_input_ids"]
+    assert prompt[0].tolist() == [tokenizer.bos_token_id, *tokenizer.convert_tokens_to_ids(words)]
+    continued = model.generate(pixel_values=batch["pixel_values"], decoder_input_ids=prompt, max_new_tokens=3)
+    assert continued[0, :3].tolist() == prompt[0].tolist()
     model.save_pretrained(tmp_path / "captioner")
     processor.save_pretrained(tmp_path / "captioner")
     image.save(tmp_path / "scene.png")
@@ -334,11 +394,23 @@ def test_the_processor_saves_with_the_model_and_captions_an_image_through_remote
         model = transformers.AutoModelForImageTextToText.from_pretrained(folder, trust_remote_code=True)
         pixels = processor(images=Image.open("scene.png"), return_tensors="pt")["pixel_values"]
         ids = model.generate(pixel_values=pixels, max_new_tokens=6, num_beams=2)
+        pipe = transformers.pipeline("image-text-to-text", model=folder, trust_remote_code=True)
+        piped = pipe(images=Image.open("scene.png"), text="", max_new_tokens=6, num_beams=2)
         print(json.dumps({{"processor": type(processor).__module__, "ids": ids.tolist(),
-                          "caption": processor.batch_decode(ids, skip_special_tokens=True)[0]}}))
+                          "caption": processor.batch_decode(ids, skip_special_tokens=True)[0],
+                          "pipeline": piped[0]["generated_text"]}}))
         """,
         cwd=tmp_path,
     )
+    caption = reloaded.batch_decode(ids, skip_special_tokens=True)[0]
     assert result["processor"].startswith("transformers_modules")
     assert result["ids"] == ids.tolist()
-    assert result["caption"] == reloaded.batch_decode(ids, skip_special_tokens=True)[0]
+    assert result["caption"] == caption and caption.strip()
+    assert result["pipeline"].strip() == caption.strip()
+    # the pipeline of transformers 5 for image → text, here with hf_recipes: a caption, and one continued
+    pipe = transformers.pipeline("image-text-to-text", model=str(tmp_path / "captioner"))
+    [piped] = pipe(images=image, text="", max_new_tokens=6, num_beams=2)
+    assert piped["generated_text"].strip() == caption.strip()
+    first = caption.split()[0]
+    [continued] = pipe(images=image, text=first, max_new_tokens=6, num_beams=2)
+    assert continued["generated_text"].split()[0] == first

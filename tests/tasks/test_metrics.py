@@ -119,3 +119,18 @@ def test_bleu():
     assert M.bleu(text, text)["bleu"] == pytest.approx(100.0)
     assert M.bleu(text, [[t, "something else"] for t in text])["bleu"] == pytest.approx(100.0)
     assert M.bleu(["A man is playing guitar ."], ["A woman sings a song."])["bleu"] < 20
+
+
+def test_bleu_1_to_4_counts_clipped_ngrams_against_all_references():
+    """By hand: hypothesis "a red circle on a mat" (6 words) against "a red circle on the mat" and "the circle is
+    red": clipped matches 5/6 unigrams ("a" twice, the references have one), 3/5 bigrams, 2/4 trigrams, 1/3
+    4-grams; the closest reference length is 6, so no brevity penalty."""
+    scores = M.bleu_1_to_4(["a red circle on a mat"], [["a red circle on the mat", "the circle is red"]])
+    precisions = [5 / 6, 3 / 5, 2 / 4, 1 / 3]
+    for n in range(1, 5):
+        expected = 100 * math.exp(sum(math.log(p) for p in precisions[:n]) / n)
+        assert scores[f"bleu_{n}"] == pytest.approx(expected)
+    text = ["A man is playing a guitar.", "Two dogs run through the snow."]
+    assert M.bleu_1_to_4(text, text)["bleu_4"] == pytest.approx(M.bleu(text, text)["bleu"])
+    assert M.bleu_1_to_4(["a red thing"], [["a blue circle"]]) == {"bleu_1": pytest.approx(100 / 3), "bleu_2": 0.0,
+                                                                   "bleu_3": 0.0, "bleu_4": 0.0}  # fmt: skip

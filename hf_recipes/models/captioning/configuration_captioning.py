@@ -27,6 +27,15 @@ class HfrCaptioningConfig(PreTrainedConfig):
             feature.
         region_grid (`int`, defaults to 8): the feature map is average-pooled to `region_grid × region_grid`
             regions, what the decoder attends to (the paper: 14×14 of a VGG; here 8×8 = 64 regions).
+        backbone_config (`dict` or `PreTrainedConfig`, *optional*): a transformers vision backbone in place of the
+            small CNN (`encoder_channels` is then unused): the config of any model `AutoBackbone` builds, e.g.
+            `ResNetConfig()` or `AutoConfig.from_pretrained("microsoft/resnet-50")`; its last stage's feature
+            map gives the regions. Stored as a dict. The model starts it with random weights;
+            `model.load_pretrained_backbone(name_or_path)` copies in a pretrained checkpoint's (saved with the
+            captioner from then on, so a reload needs no network).
+        freeze_encoder (`bool`, defaults to `False`): keep the encoder fixed during training (its weights and
+            its batch-norm statistics: it stays in evaluation mode), as with a pretrained backbone whose
+            features are used as they are; only the decoder learns.
         cell (`"lstm"` or `"gru"`, defaults to `"lstm"`): the decoder's recurrent cell (one layer, as the paper's).
         embedding_size (`int`, defaults to 128): width of the word embeddings.
         hidden_size (`int`, defaults to 256): width of the decoder state.
@@ -64,6 +73,8 @@ class HfrCaptioningConfig(PreTrainedConfig):
     num_channels: int = 3
     encoder_channels: list[int] | None = None  # None: [32, 64, 128]
     region_grid: int = 8
+    backbone_config: dict | PreTrainedConfig | None = None
+    freeze_encoder: bool = False
     cell: Literal["lstm", "gru"] = "lstm"
     embedding_size: int = 128
     hidden_size: int = 256
@@ -85,14 +96,23 @@ class HfrCaptioningConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.encoder_channels is None:
             self.encoder_channels = [32, 64, 128]
+        if isinstance(self.backbone_config, PreTrainedConfig):
+            self.backbone_config = self.backbone_config.to_dict()
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
         """Part of `@strict` validation."""
-        if not self.encoder_channels or min(self.encoder_channels) < 1:
+        if self.backbone_config is not None:
+            if "model_type" not in self.backbone_config:
+                raise ValueError(
+                    "backbone_config must name its model_type (e.g. 'resnet'), as a config's to_dict()"
+                )
+            if self.region_grid < 1:
+                raise ValueError(f"region_grid must be at least 1, got {self.region_grid}")
+        elif not self.encoder_channels or min(self.encoder_channels) < 1:
             raise ValueError(f"encoder_channels must be positive widths, got {self.encoder_channels}")
         smallest = self.image_size // 2 ** (len(self.encoder_channels) - 1)
-        if not 1 <= self.region_grid <= smallest:
+        if self.backbone_config is None and not 1 <= self.region_grid <= smallest:
             raise ValueError(
                 f"region_grid={self.region_grid}: the last stage's map is {smallest}×{smallest} pixels for "
                 f"image_size={self.image_size} and {len(self.encoder_channels)} stages; choose 1..{smallest}"
@@ -104,9 +124,10 @@ class HfrCaptioningConfig(PreTrainedConfig):
             )
 
     @property
-    def encoder_hidden_size(self) -> int:
-        """Width of a region feature: the last stage's channels."""
-        return self.encoder_channels[-1]
+    def encoder_hidden_size(self) -> int | None:
+        """Width of a region feature: the small CNN's last stage's channels. With a backbone, its last feature
+        map's channels, which the model reads from the backbone it builds (None here)."""
+        return None if self.backbone_config is not None else self.encoder_channels[-1]
 
 
 __all__ = ["HfrCaptioningConfig"]

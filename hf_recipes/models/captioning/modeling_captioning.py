@@ -3,7 +3,7 @@
     Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with Visual Attention"
     Vinyals et al. 2015, "Show and Tell: A Neural Image Caption Generator"            (attention="none")
 
-    encoder:     a₁ … a_L = the regions of CNN(image), L = region_grid²         each encoder_hidden_size wide
+    encoder:     a₁ … a_L = the regions of CNN(image), L = region_grid²         each feature_size wide (the CNN's)
     start:       h₀ = tanh(W_h·ā), c₀ = tanh(W_c·ā)                              ā = the mean region
     attention:   eₜᵢ = vᵀ·tanh(W·hₜ₋₁ + U·aᵢ),  αₜ = softmax(eₜ),  ẑₜ = βₜ ⊙ Σᵢ αₜᵢ·aᵢ,  βₜ = σ(W_β·hₜ₋₁ + b_β)
     step:        hₜ, cₜ = LSTM([E·yₜ₋₁; ẑₜ], (hₜ₋₁, cₜ₋₁))                       attention="none": [E·yₜ₋₁]
@@ -115,10 +115,10 @@ class HfrCaptioningAttention(nn.Module):
     """Soft attention over the regions (Bahdanau's additive score): eᵢ = vᵀ·tanh(W·h + U·aᵢ), α = softmax(e),
     context = Σᵢ αᵢ·aᵢ. U·a is computed once per image (`keys`), not once per word."""
 
-    def __init__(self, config: HfrCaptioningConfig):
+    def __init__(self, config: HfrCaptioningConfig, features: int):
         super().__init__()
         self.query_proj = nn.Linear(config.hidden_size, config.attention_size, bias=False)
-        self.key_proj = nn.Linear(config.encoder_hidden_size, config.attention_size)
+        self.key_proj = nn.Linear(features, config.attention_size)
         self.v = nn.Linear(config.attention_size, 1, bias=False)
 
     def keys(self, regions: torch.Tensor) -> torch.Tensor:
@@ -196,24 +196,33 @@ class HfrCaptioningPreTrainedModel(PreTrainedModel):
 
 class HfrCaptioningModel(HfrCaptioningPreTrainedModel):
     """The image encoder: a small CNN (VGG-style stages of two 3×3 convolutions with batch norm, the resolution
-    halved between stages) whose feature map is average-pooled to region_grid × region_grid regions.
-    `last_hidden_state` is (batch, regions, encoder_hidden_size), the regions in row-major order."""
+    halved between stages), or a transformers vision backbone (`config.backbone_config`, built by
+    `AutoBackbone`), whose last feature map is average-pooled to region_grid × region_grid regions.
+    `last_hidden_state` is (batch, regions, feature_size), the regions in row-major order."""
 
     def __init__(self, config: HfrCaptioningConfig):
         super().__init__(config)
-        layers: list[nn.Module] = []
-        channels = config.num_channels
-        for stage, width in enumerate(config.encoder_channels):
-            if stage:
-                layers.append(nn.MaxPool2d(2))
-            for _ in range(2):
-                layers += [
-                    nn.Conv2d(channels, width, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(width),
-                    nn.ReLU(inplace=True),
-                ]
-                channels = width
-        self.stages = nn.Sequential(*layers)
+        if config.backbone_config is not None:
+            from transformers import AutoBackbone, AutoConfig
+
+            fields = dict(config.backbone_config)
+            self.backbone = AutoBackbone.from_config(AutoConfig.for_model(fields.pop("model_type"), **fields))
+            self.feature_size = self.backbone.channels[-1]
+        else:
+            layers: list[nn.Module] = []
+            channels = config.num_channels
+            for stage, width in enumerate(config.encoder_channels):
+                if stage:
+                    layers.append(nn.MaxPool2d(2))
+                for _ in range(2):
+                    layers += [
+                        nn.Conv2d(channels, width, 3, padding=1, bias=False),
+                        nn.BatchNorm2d(width),
+                        nn.ReLU(inplace=True),
+                    ]
+                    channels = width
+            self.stages = nn.Sequential(*layers)
+            self.feature_size = channels
         self.pool = nn.AdaptiveAvgPool2d(config.region_grid)
         self.post_init()
 
@@ -230,8 +239,11 @@ class HfrCaptioningModel(HfrCaptioningPreTrainedModel):
         output_attentions, output_hidden_states: accepted for the API (`generate` passes them); a CNN has no
             attention, and only the regions are returned.
         """
-        features = self.pool(self.stages(pixel_values))
-        regions = features.flatten(2).transpose(1, 2)
+        if self.config.backbone_config is not None:
+            feature_map = self.backbone(pixel_values, return_dict=True).feature_maps[-1]
+        else:
+            feature_map = self.stages(pixel_values)
+        regions = self.pool(feature_map).flatten(2).transpose(1, 2)
         output = BaseModelOutput(last_hidden_state=regions)
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
 
@@ -240,14 +252,14 @@ class HfrCaptioningDecoder(nn.Module):
     """Word embeddings, the state's start from the mean region, the attention, its gate and the recurrent cell;
     `forward` runs the words of a batch one step at a time (each step's attention needs the previous state)."""
 
-    def __init__(self, config: HfrCaptioningConfig):
+    def __init__(self, config: HfrCaptioningConfig, features: int):
         super().__init__()
-        features, size = config.encoder_hidden_size, config.hidden_size
+        size = config.hidden_size
         self.embed_tokens = nn.Embedding(
             config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.attention = HfrCaptioningAttention(config) if config.attention == "soft" else None
+        self.attention = HfrCaptioningAttention(config, features) if config.attention == "soft" else None
         self.gate = nn.Linear(size, features) if self.attention is not None and config.gate else None
         input_size = config.embedding_size + (features if self.attention is not None else 0)
         self.cell = (nn.LSTMCell if config.cell == "lstm" else nn.GRUCell)(input_size, size)
@@ -295,11 +307,12 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
     def __init__(self, config: HfrCaptioningConfig):
         super().__init__(config)
         self.encoder = HfrCaptioningModel(config)
-        self.decoder = HfrCaptioningDecoder(config)
+        self.decoder = HfrCaptioningDecoder(config, self.encoder.feature_size)
         self.dropout = nn.Dropout(config.dropout)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.post_init()
         self._freeze_embeddings_as_configured()
+        self._freeze_encoder_as_configured()
 
     def get_encoder(self, modality: str | None = None):
         return self.encoder
@@ -335,11 +348,58 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
     def _freeze_embeddings_as_configured(self) -> None:
         self.get_input_embeddings().weight.requires_grad_(not self.config.freeze_embeddings)
 
+    def load_pretrained_backbone(self, name_or_path: str, **kwargs) -> None:
+        """Copy the weights of a pretrained vision checkpoint (a Hub id such as "microsoft/resnet-50", or a
+        directory) into the backbone, which `config.backbone_config` must describe (build the captioner with
+        `backbone_config=AutoConfig.from_pretrained(name_or_path)`). `kwargs` go to
+        `AutoBackbone.from_pretrained` (revision, token, ...)."""
+        from transformers import AutoConfig
+
+        if self.config.backbone_config is None:
+            raise ValueError(
+                "this captioner has no backbone (config.backbone_config is unset): build it with "
+                f"backbone_config=AutoConfig.from_pretrained({name_or_path!r}) first"
+            )
+        model_type = AutoConfig.from_pretrained(name_or_path, **kwargs).model_type
+        if model_type != self.config.backbone_config["model_type"]:
+            raise ValueError(
+                f"{name_or_path} is a {model_type} checkpoint, this captioner's backbone a "
+                f"{self.config.backbone_config['model_type']}: build it from that checkpoint's config"
+            )
+        # The backbone's own class, not AutoBackbone.from_pretrained: that one takes any name it cannot find on
+        # the Hub (a local directory, offline) for a timm model.
+        backbone = self.encoder.backbone
+        pretrained = type(backbone).from_pretrained(
+            name_or_path, out_features=backbone.out_features, **kwargs
+        )
+        try:
+            backbone.load_state_dict(pretrained.state_dict())
+        except RuntimeError as error:
+            raise ValueError(
+                f"{name_or_path} does not fit this captioner's backbone (config.backbone_config must be that "
+                f"checkpoint's config): {' '.join(str(error).split())[:300]}"
+            ) from None
+
+    def _freeze_encoder_as_configured(self) -> None:
+        self.encoder.requires_grad_(not self.config.freeze_encoder)
+        if self.config.freeze_encoder:
+            self.encoder.eval()
+
+    def train(self, mode: bool = True):
+        """As nn.Module.train, but a frozen encoder (`config.freeze_encoder`) stays in evaluation mode: its
+        batch-norm statistics are part of what is frozen."""
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.encoder.eval()
+        return self
+
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         loaded = super().from_pretrained(*args, **kwargs)
-        # Loading puts a new, trainable Parameter in place of every weight: freeze the embeddings again.
-        (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze_embeddings_as_configured()
+        # Loading puts a new, trainable Parameter in place of every weight: freeze again what the config says.
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model._freeze_embeddings_as_configured()
+        model._freeze_encoder_as_configured()
         return loaded
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor):
