@@ -37,13 +37,17 @@ class HfrCaptioningProcessor(ProcessorMixin):
         the tokenizer's end-of-sequence) as `labels`; `text`, the beginning of each image's caption, as
         `decoder_input_ids` (the start token, then the text's tokens, no end: `generate` writes the rest)."""
         if images is None and text is None and text_target is None:
-            raise ValueError("pass images, text (a caption's beginning), text_target (captions to learn), or both")
+            raise ValueError(
+                "pass images, text (a caption's beginning), text_target (captions to learn), or both"
+            )
         return_tensors = kwargs.pop("return_tensors", None)
         inputs = BatchFeature()
         if images is not None:
             inputs = self.image_processor(images, return_tensors=return_tensors)
         if text_target is not None:
-            inputs["labels"] = self.tokenizer(text_target, return_tensors=return_tensors, **kwargs)["input_ids"]
+            inputs["labels"] = self.tokenizer(text_target, return_tensors=return_tensors, **kwargs)[
+                "input_ids"
+            ]
         if text is not None:
             inputs["decoder_input_ids"] = self._prompt_ids(text, return_tensors)
         return inputs
