@@ -23,8 +23,9 @@ PIP ?= pip==26.3
 LOCK := requirements.lock
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The extras CI installs and tests: dev (pytest, ruff) and korean (kiwipiepy, for tokenizer.morphemes: kiwi).
-EXTRAS := dev,korean
+# The extras CI installs and tests: dev (pytest, ruff), korean (kiwipiepy, for tokenizer.morphemes: kiwi) and
+# tensorboard (training logs by default when it is installed).
+EXTRAS := dev,korean,tensorboard
 comma := ,
 LATEST_VENV ?= .venv-latest
 

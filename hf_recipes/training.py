@@ -21,6 +21,7 @@ values that transformers would accept and then misuse (a negative max_steps star
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import random
@@ -47,6 +48,23 @@ from .errors import Interrupted, NonFiniteLoss, UserError
 from .runs import CHECKPOINT_PREFIX, STAGING
 
 # --- arguments ------------------------------------------------------------------------------------------------
+
+
+def default_report_to() -> str:
+    """Where a run logs unless its recipe says (`training.report_to`): TensorBoard, into <output_dir>/runs,
+    when the tensorboard package is installed (the `tensorboard` extra), else nowhere but log_history.json."""
+    return "tensorboard" if importlib.util.find_spec("tensorboard") is not None else "none"
+
+
+def check_model_switches(args: TrainingArguments, model_class: type) -> None:
+    """One UserError line for a `training` switch the model cannot take, before the run starts (transformers
+    would raise deep inside Trainer): gradient checkpointing needs layers that recompute their activations
+    (the Transformer families have them; a recurrent layer runs its steps inside one cuDNN/ATen call)."""
+    if args.gradient_checkpointing and not getattr(model_class, "supports_gradient_checkpointing", False):
+        raise UserError(
+            f"training.gradient_checkpointing: {model_class.__name__} does not support it (the BERT, GPT and "
+            "Transformer families do); leave it out"
+        )
 
 
 def training_arguments(

@@ -50,14 +50,21 @@ from ..pipelines import attach_pipelines
 from ..resolve import resolve
 from ..runs import RunDirectory
 from ..tasks import write_jsonl
-from ..training import StepSettingsOfThisAttempt, TrainTimeBudget, trainer_for, training_arguments
+from ..training import (
+    StepSettingsOfThisAttempt,
+    TrainTimeBudget,
+    check_model_switches,
+    default_report_to,
+    trainer_for,
+    training_arguments,
+)
 from ..word_vectors import WordVectors, initialise_embeddings
 
 logger = transformers.logging.get_logger(__name__)
 
 # TrainingArguments the recipe does not have to repeat (it can override each of them).
 DEFAULTS = dict(
-    report_to="none",
+    report_to=default_report_to(),  # TensorBoard when installed
     eval_strategy="epoch",
     save_strategy="epoch",
     logging_steps=50,
@@ -149,6 +156,7 @@ def _data_and_model(resolved, run_dir: RunDirectory, args):
     config.update(task.model_kwargs())  # after load(): a custom task discovers its labels there
     transformers.set_seed(args.seed)  # the new head (or, from scratch, every weight) starts the same each run
     model = model_for_task(spec, task, config)
+    check_model_switches(args, type(model))
     if spec.reinitialize:
         logger.info(
             f"re-initialised from random weights: {', '.join(reinitialize(model, spec.reinitialize))}"

@@ -49,6 +49,8 @@ from ..training import (
     SparseSGD,
     StepSettingsOfThisAttempt,
     UnitsProgress,
+    check_model_switches,
+    default_report_to,
     training_arguments,
 )
 from ..word_vectors import WordVectors, describe, tokenizer_words
@@ -56,7 +58,7 @@ from .generate import sample_texts
 
 # TrainingArguments the recipe does not have to repeat (it can override each of them).
 DEFAULTS = dict(
-    report_to="none",
+    report_to=default_report_to(),  # TensorBoard when installed
     logging_steps=50,
     save_strategy="steps",
     save_steps=500,
@@ -105,6 +107,7 @@ def run(
     config = _model_config(recipe, tokenizer)
     if getattr(config, "sparse", False) and args.world_size > 1 and args.device.type == "cuda":
         config.sparse = False  # word vectors on several GPUs: NCCL reduces dense gradients only
+    check_model_switches(args, getattr(transformers, recipe.objective.head)._model_mapping[type(config)])
     with args.main_process_first(desc="building the training examples"):
         examples = _examples(recipe, documents, tokenizer, args.seed)
 

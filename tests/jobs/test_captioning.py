@@ -227,3 +227,19 @@ def test_a_captioner_trains_on_a_folder_of_photos_end_to_end(tmp_path):
     processor = transformers.AutoProcessor.from_pretrained(out)
     pixels = processor(images=Image.open(root / "Images" / "3.jpg"), return_tensors="pt")["pixel_values"]
     assert pixels.shape == (1, 3, 32, 32)
+
+
+def test_the_run_logs_to_tensorboard_when_it_is_installed(captioning_run):
+    """report_to defaults to TensorBoard where the package is (the tensorboard extra, which CI installs): the
+    event file under <run>/runs holds the losses of log_history.json."""
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = captioning_run
+    [events] = list((out / "runs").rglob("events.out.tfevents.*"))
+    accumulator = EventAccumulator(str(events.parent))
+    accumulator.Reload()
+    logged = [event.value for event in accumulator.Scalars("train/loss")]
+    history = json.loads((out / "log_history.json").read_text())
+    assert logged == pytest.approx([entry["loss"] for entry in history if "loss" in entry], rel=1e-6)
+    assert len(logged) >= 1
