@@ -5,8 +5,7 @@ both go through `push`, so a repo looks the same whichever way it was filled:
 
 - what is pushed: weights (safetensors), config.json with its auto_map, the model code files, tokenizer
   files, recipe.yaml (secrets redacted), metrics.json, trainer_state.json, plots, predictions, TensorBoard logs
-  (runs/), and a
-  README.md model card generated from them (`render_model_card`);
+  (runs/), and a README.md model card generated from them (`render_model_card`);
 - what never is: checkpoint-* folders, optimizer / scheduler / RNG states, training_args.bin (a pickle),
   hidden files and caches, and the directory's own README.md (replaced by the generated card);
 - the user's directory is only read: the card travels in the commit, not through the disk. Everything is
