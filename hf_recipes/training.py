@@ -82,7 +82,23 @@ def training_arguments(
         (args,) = HfArgumentParser(arguments_class).parse_dict(values, allow_extra_keys=False)
     except (ValueError, TypeError) as error:
         raise UserError(f"training: {' '.join(str(error).split())}") from None
+    check_engine(args)
     return args
+
+
+def check_engine(args: TrainingArguments) -> None:
+    """One UserError line where `accelerate launch` was given an FSDP or DeepSpeed config that accelerate then
+    ignores: on CPU ranks (ACCELERATE_USE_CPU=1, gloo) accelerate 1.x takes neither plugin (its state sets FSDP
+    up for accelerator ranks only, DeepSpeed only without `cpu`) and runs plain DDP, which would train without
+    the sharding the user asked for and without a word."""
+    device = args.distributed_state.device if args.distributed_state is not None else args.device
+    for variable, engine in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+        if os.environ.get(variable, "false").lower() == "true" and device.type == "cpu":
+            raise UserError(
+                f"accelerate launch: the config asks for {engine}, but these ranks run on the CPU, where "
+                f"accelerate ignores {engine} and would train plain DDP; {engine} needs GPUs (for several CPU "
+                "processes use recipes/accelerate/cpu_2proc.yaml)"
+            )
 
 
 # --- an optimizer ---------------------------------------------------------------------------------------------

@@ -99,3 +99,72 @@ def test_two_processes_train_exactly_as_one_with_their_batches_together(case, tm
     assert len(losses_one) == len(losses_two) == STEPS
     assert losses_two == pytest.approx(losses_one, rel=1e-5), (losses_one, losses_two)
     assert losses_one[-1] != pytest.approx(losses_one[1], rel=1e-3)  # the weights moved: the steps were real
+
+
+FSDP_ON_CPU = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+fsdp_config: {fsdp_version: 2, fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP, fsdp_state_dict_type: SHARDED_STATE_DICT}
+num_machines: 1
+num_processes: 2
+machine_rank: 0
+mixed_precision: 'no'
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate CLI not installed")
+def test_fsdp_on_cpu_ranks_is_refused_not_silently_run_as_ddp(tmp_path):
+    """accelerate 1.x sets FSDP up for accelerator ranks only: on gloo CPU ranks it wraps the model in plain
+    DistributedDataParallel and trains without a word (measured: the same losses as cpu_2proc.yaml). The job
+    says so in one line and leaves no output directory."""
+    config = tmp_path / "fsdp_cpu.yaml"
+    config.write_text(FSDP_ON_CPU)
+    out = tmp_path / "fsdp"
+    command = [ACCELERATE, "launch", "--config_file", str(config), "-m", "hf_recipes", "finetune", "word_order",
+               "--model", "scratch:hfr_gpt/nano", "--output-dir", str(out), *FINETUNE]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode != 0
+    assert (
+        "error: accelerate launch: the config asks for FSDP, but these ranks run on the CPU" in result.stderr
+    )
+    assert not out.exists()
+
+
+def test_deepspeed_asked_for_on_cpu_ranks_is_one_clear_error(monkeypatch):
+    """The same check for DeepSpeed (accelerate takes it only without `cpu`); on its arguments alone, since
+    TrainingArguments itself needs the deepspeed package (the `deepspeed` extra) once it is asked for."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from hf_recipes.errors import UserError
+    from hf_recipes.training import check_engine
+
+    def ranks(device):
+        return SimpleNamespace(distributed_state=SimpleNamespace(device=torch.device(device)))
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(UserError, match="asks for DeepSpeed, but these ranks run on the CPU"):
+        check_engine(ranks("cpu"))
+    check_engine(ranks("cuda"))  # GPU ranks: accelerate takes the plugin
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
+    check_engine(ranks("cpu"))
+
+
+def test_every_accelerate_config_loads_as_accelerate_reads_it():
+    """recipes/accelerate/*.yaml through accelerate's own config class (unknown keys and bad values raise)."""
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    configs = {
+        path.stem: ClusterConfig.from_yaml_file(str(path))
+        for path in (ROOT / "recipes" / "accelerate").glob("*.yaml")
+    }
+    assert {"cpu_2proc", "multi_gpu", "fsdp", "deepspeed_zero2", "deepspeed_zero3", "multi_node"} <= set(
+        configs
+    )
+    assert configs["deepspeed_zero2"].deepspeed_config["zero_stage"] == 2
+    assert configs["deepspeed_zero3"].deepspeed_config["zero3_save_16bit_model"] is True
+    assert configs["fsdp"].fsdp_config["fsdp_version"] == 2
+    node = configs["multi_node"]
+    assert node.num_machines == 2 and node.main_process_ip and node.main_process_port
