@@ -12,6 +12,9 @@ Benchmarks:
   word_vectors  word2vec (skip-gram, CBOW), FastText and GloVe recipes beside gensim's Word2Vec and FastText
              on the same corpus: words/s, wall time, peak memory, analogy, WS353, SimLex-999, neighbour
              overlap (benchmarks/word_vectors.py; needs `pip install gensim`).
+  trainer_overhead  our GPT through RecipeTrainer (the jobs' Trainer) beside a minimal hand-written loop of the
+             same model, optimizer, schedule and batches on WikiText-2 text: tokens/s of each and their ratio
+             (benchmarks/trainer_overhead.py; goal >= 0.95x).
   korean_tokenizers  WordPiece and BPE vocabularies trained on NSMC with and without `tokenizer.morphemes:
              kiwi`: tokens per review, [UNK] share, and how their cuts line up with morpheme joints
              (benchmarks/korean_tokenizers.py; needs the `korean` extra and ../shared/data/nsmc).
@@ -215,8 +218,16 @@ def korean_tokenizers(args) -> list[dict]:
     return benchmark.run(args)
 
 
+def trainer_overhead(args) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from trainer_overhead import trainer_overhead as run
+
+    return run(args)
+
+
 BENCHMARKS = {
     "char_gpt": char_gpt,
+    "trainer_overhead": trainer_overhead,
     "step_time": step_time,
     "word_vectors": word_vectors,
     "korean_tokenizers": korean_tokenizers,
