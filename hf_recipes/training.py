@@ -82,6 +82,11 @@ def training_arguments(
         (args,) = HfArgumentParser(arguments_class).parse_dict(values, allow_extra_keys=False)
     except (ValueError, TypeError) as error:
         raise UserError(f"training: {' '.join(str(error).split())}") from None
+    except ImportError as error:  # e.g. a DeepSpeed launch without the deepspeed package
+        raise UserError(
+            f"training: a package the launch needs is missing ({' '.join(str(error).split())}); for DeepSpeed: "
+            'pip install "hf-recipes[deepspeed]"'
+        ) from None
     check_engine(args)
     return args
 

@@ -17,6 +17,7 @@ CNN normalises by batch statistics (BatchNorm), which are per rank under DDP as 
 SyncBatchNorm.
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -168,3 +169,15 @@ def test_every_accelerate_config_loads_as_accelerate_reads_it():
     assert configs["fsdp"].fsdp_config["fsdp_version"] == 2
     node = configs["multi_node"]
     assert node.num_machines == 2 and node.main_process_ip and node.main_process_port
+
+
+def test_a_deepspeed_launch_without_deepspeed_is_one_clear_error(tmp_path, monkeypatch):
+    pytest.importorskip("accelerate")
+    if importlib.util.find_spec("deepspeed") is not None:
+        pytest.skip("deepspeed is installed here")
+    from hf_recipes.errors import UserError
+    from hf_recipes.training import training_arguments
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(UserError, match=r"a package the launch needs is missing .*hf-recipes\[deepspeed\]"):
+        training_arguments({"use_cpu": True}, tmp_path)
