@@ -330,9 +330,11 @@ def test_a_missing_accelerate_config_is_one_line_before_accelerate_runs():
         cwd=REPO,
     )
     assert result.returncode != 0
+    configs = sorted(path.stem for path in (REPO / "recipes" / "accelerate").glob("*.yaml"))
+    assert {"cpu_2proc", "fsdp", "multi_gpu", "deepspeed_zero3"} <= set(configs)
     assert result.stderr.strip().splitlines()[0] == (  # make adds a line of its own after it
         "error: ACCELERATE=no_such_config: no accelerate config recipes/accelerate/no_such_config.yaml; choose one "
-        "of: cpu_2proc fsdp multi_gpu"
+        f"of: {' '.join(configs)}"
     )
     assert (
         subprocess.run(["make", "-s", "check-accelerate", "ACCELERATE=multi_gpu"], cwd=REPO).returncode == 0
