@@ -170,7 +170,7 @@ class CaptioningTask(Task):
         if self.backbone is not None and "backbone_config" in field_names:
             from ..checkpoints import load_config
 
-            fields["backbone_config"] = load_config(self.backbone, what="task.backbone").to_dict()
+            fields["backbone_config"] = load_config(self.backbone, what="task.backbone")  # stored as a dict
         return fields
 
     def configure_model(self, model, args, settings: dict[str, Any], max_length: int) -> None:

@@ -311,8 +311,7 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
         self.dropout = nn.Dropout(config.dropout)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.post_init()
-        self._freeze_embeddings_as_configured()
-        self._freeze_encoder_as_configured()
+        self._freeze_as_configured()
 
     def get_encoder(self, modality: str | None = None):
         return self.encoder
@@ -343,16 +342,21 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
         with torch.no_grad():
             weight.copy_(embeddings)
         self.config.freeze_embeddings = freeze
-        self._freeze_embeddings_as_configured()
+        self._freeze_as_configured()
 
-    def _freeze_embeddings_as_configured(self) -> None:
+    def _freeze_as_configured(self) -> None:
+        """Fix what the config says stays fixed: the word embeddings (`freeze_embeddings`) and the encoder
+        (`freeze_encoder`: its weights, and its batch-norm statistics by evaluation mode)."""
         self.get_input_embeddings().weight.requires_grad_(not self.config.freeze_embeddings)
+        self.encoder.requires_grad_(not self.config.freeze_encoder)
+        if self.config.freeze_encoder:
+            self.encoder.eval()
 
     def load_pretrained_backbone(self, name_or_path: str, **kwargs) -> None:
         """Copy the weights of a pretrained vision checkpoint (a Hub id such as "microsoft/resnet-50", or a
         directory) into the backbone, which `config.backbone_config` must describe (build the captioner with
-        `backbone_config=AutoConfig.from_pretrained(name_or_path)`). `kwargs` go to
-        `AutoBackbone.from_pretrained` (revision, token, ...)."""
+        `backbone_config=AutoConfig.from_pretrained(name_or_path)`). `kwargs` go to `from_pretrained` (revision,
+        token, ...)."""
         from transformers import AutoConfig
 
         if self.config.backbone_config is None:
@@ -380,11 +384,6 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
                 f"checkpoint's config): {' '.join(str(error).split())[:300]}"
             ) from None
 
-    def _freeze_encoder_as_configured(self) -> None:
-        self.encoder.requires_grad_(not self.config.freeze_encoder)
-        if self.config.freeze_encoder:
-            self.encoder.eval()
-
     def train(self, mode: bool = True):
         """As nn.Module.train, but a frozen encoder (`config.freeze_encoder`) stays in evaluation mode: its
         batch-norm statistics are part of what is frozen."""
@@ -397,9 +396,7 @@ class HfrCaptioningForConditionalGeneration(HfrCaptioningPreTrainedModel, Genera
     def from_pretrained(cls, *args, **kwargs):
         loaded = super().from_pretrained(*args, **kwargs)
         # Loading puts a new, trainable Parameter in place of every weight: freeze again what the config says.
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model._freeze_embeddings_as_configured()
-        model._freeze_encoder_as_configured()
+        (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze_as_configured()
         return loaded
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor):
