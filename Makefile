@@ -25,7 +25,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The extras CI installs and tests: dev (pytest, ruff), korean (kiwipiepy, for tokenizer.morphemes: kiwi) and
 # tensorboard (training logs by default when it is installed).
-EXTRAS := dev,korean,tensorboard
+EXTRAS := dev,korean,tensorboard,peft
 comma := ,
 LATEST_VENV ?= .venv-latest
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from .adapters import ADAPTER_CONFIG, read_adapter_config
 from .errors import UserError
 from .runs import WEIGHT_FILES
 from .secrets import redact
@@ -102,12 +103,13 @@ def render_model_card(
     recipe.yaml, metrics.json and the plots. `repo_id` is what the usage snippet loads."""
     root = Path(output_dir)
     files = select_files(root) if files is None else files
-    config = read_json(root / "config.json") or {}
+    adapter = read_adapter_config(root)
+    config = read_json(root / "config.json") or (_base_config(adapter) if adapter else {})
     recipe = redact(read_recipe(root)) or {}
     metrics = read_json(root / "metrics.json") or {}
     training = recipe.get("training") if isinstance(recipe.get("training"), Mapping) else {}
     source = repo_id or training.get("hub_model_id") or str(root)
-    return _Card(root, config, recipe, metrics, files, source).render()
+    return _Card(root, config, recipe, metrics, files, source, adapter).render()
 
 
 def write_model_card(output_dir: str | os.PathLike, *, repo_id: str | None = None) -> Path:
@@ -158,6 +160,14 @@ def check_output_dir(output_dir: str | os.PathLike) -> Path:
     root = Path(output_dir)
     if not root.is_dir():
         raise UserError(f"{root} is not a directory: give the output directory of a training run")
+    if (root / ADAPTER_CONFIG).is_file() and not (root / "config.json").is_file():  # a peft adapter alone
+        if read_adapter_config(root) is None:
+            raise UserError(
+                f"{root / ADAPTER_CONFIG} is not a peft adapter config (valid JSON with peft_type)"
+            )
+        if not (root / "adapter_model.safetensors").is_file() and not (root / "adapter_model.bin").is_file():
+            raise UserError(f"{root} has no adapter weights (adapter_model.safetensors): nothing to push")
+        return root
     if not (root / "config.json").is_file():
         raise UserError(f"{root} has no config.json: is it the output directory of a training run?")
     if not any((root / name).is_file() for name in WEIGHT_FILES):
@@ -175,6 +185,13 @@ def check_output_dir(output_dir: str | os.PathLike) -> Path:
     if not any((root / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
         logger.warning("%s has no tokenizer files: the pushed repo will have no tokenizer", root)
     return root
+
+
+def _base_config(adapter: dict) -> dict:
+    """The config.json of the adapter's base checkpoint where it is a local directory (the card names its
+    architecture and whether it needs trust_remote_code); {} for a Hub checkpoint (no network here)."""
+    base = adapter.get("base_model_name_or_path")
+    return (read_json(Path(base) / "config.json") or {}) if isinstance(base, str) and base else {}
 
 
 def read_json(path: Path) -> dict | None:
@@ -230,6 +247,7 @@ class RecipeFacts:
     task_name: str | None = None
     pipeline_tag: str | None = None  # the task's pipeline (None: by the model's head)
     task_head: str | None = None  # the Auto class the task trains
+    labels: list[str] | None = None  # the task's labels, where it knows them before reading its data
     base_model: str | None = None  # the Hub checkpoint fine-tuned
     base_model_local: str | None = None  # or a local one
     scratch_from: str | None = None  # `model.init: scratch`: whose architecture and tokenizer
@@ -270,6 +288,7 @@ class RecipeFacts:
             logger.warning("recipe.yaml: the task is not one this version knows (%s)", error)
             return
         self.pipeline_tag, self.task_head = described["pipeline"], described["auto_model"]
+        self.labels = described["labels"]
         if _looks_like_hub_id(described["dataset"]):
             self.datasets, self.dataset_config = [described["dataset"]], described["dataset_config"]
 
@@ -282,14 +301,25 @@ class _Card:
     """The card of one output directory: metadata (tags, license, datasets, base model, pipeline tag,
     model-index) and a body (what it is, how to load it, how it was trained, results, plots)."""
 
-    def __init__(self, root: Path, config: dict, recipe: dict, metrics: dict, files: list[str], source: str):
+    def __init__(
+        self,
+        root: Path,
+        config: dict,
+        recipe: dict,
+        metrics: dict,
+        files: list[str],
+        source: str,
+        adapter: dict | None = None,
+    ):
         self.root, self.config, self.recipe, self.metrics, self.files = root, config, recipe, metrics, files
-        self.source = source
+        self.source, self.adapter = source, adapter  # adapter: adapter_config.json of a peft adapter alone
         self.model_type = config.get("model_type", "unknown")
         self.architecture = (config.get("architectures") or [None])[0] or "AutoModel"
         self.custom_code = bool(config.get("auto_map"))
-        self.auto_class = self._auto_class()
         self.facts = RecipeFacts.read(recipe)
+        self.auto_class = (self.facts.task_head or "AutoModel") if adapter else self._auto_class()
+        if adapter:  # the base checkpoint's architecture is not this model's: name the head the task trains
+            self.architecture = f"{adapter['peft_type']} adapter ({self.auto_class})"
         self.pipeline_tag = self._pipeline_tag()
         self.eval_metrics = _eval_metrics(metrics)
         self.base_model, self.base_model_local = self.facts.base_model, self.facts.base_model_local
@@ -334,11 +364,13 @@ class _Card:
     # -- metadata ------------------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         tags = ["hf-recipes", self.model_type, self.architecture]
+        if self.adapter:
+            tags = ["hf-recipes", self.model_type, "peft", str(self.adapter["peft_type"]).lower()]
         if self.custom_code:
             tags.append("custom_code")
         tags += [extra for extra in (self.facts.objective, self.facts.task_name) if extra]
         meta: dict[str, Any] = {
-            "library_name": "transformers",
+            "library_name": "peft" if self.adapter else "transformers",
             "license": LICENSE,
             "tags": list(dict.fromkeys(tags)),
         }
@@ -417,7 +449,9 @@ class _Card:
             rows.append(("task", f"`{self.facts.task_name}`"))
         parameters = self._parameters()
         if parameters:
-            rows.append(("parameters", f"{parameters:,}"))
+            rows.append(("adapter parameters" if self.adapter else "parameters", f"{parameters:,}"))
+        if self.adapter:
+            rows += [(key, f"`{self.adapter[key]}`") for key in ("r", "lora_alpha") if self.adapter.get(key)]
         for label, key in (
             ("layers", "num_hidden_layers"),
             ("hidden size", "hidden_size"),
@@ -425,6 +459,8 @@ class _Card:
             ("vocabulary", "vocab_size"),
             ("context length", "max_position_embeddings"),
         ):
+            if self.adapter:
+                break  # the base checkpoint's sizes, not this repository's
             value = self.config.get(key, self._aliased(key))
             if value is not None:
                 rows.append((label, str(value)))
@@ -453,6 +489,8 @@ class _Card:
         return None
 
     def _usage(self) -> str:
+        if self.adapter:
+            return self._adapter_usage()
         remote = ", trust_remote_code=True" if self.custom_code else ""
         # QA and seq2seq checkpoints carry the pipeline transformers 5 removed (custom_pipelines): it is code.
         pipeline_remote = (
@@ -481,6 +519,33 @@ class _Card:
                 "when it reads the config.",
             ]
         return "\n".join(text)
+
+    def _adapter_usage(self) -> str:
+        """Loading a peft adapter: peft's AutoPeftModelFor<head> reads the base checkpoint named in
+        adapter_config.json and puts the adapter (and the task's head, saved whole) on it."""
+        remote = ", trust_remote_code=True" if self.custom_code else ""
+        peft_class = "AutoPeftModel" + self.auto_class.removeprefix("AutoModel")
+        labels = ""
+        if self.auto_class in _LABELLED_HEADS and self.facts.labels:
+            labels = f", num_labels={len(self.facts.labels)}"
+        base = self.adapter.get("base_model_name_or_path") or "the base checkpoint"
+        code = [
+            f"from peft import {peft_class}",
+            "from transformers import AutoTokenizer",
+            "",
+            f'tokenizer = AutoTokenizer.from_pretrained("{self.source}")',
+            f'model = {peft_class}.from_pretrained("{self.source}"{labels}{remote})',
+            "merged = model.merge_and_unload()  # a plain transformers model, without peft",
+        ]
+        if self.pipeline_tag and self.pipeline_tag != "feature-extraction":
+            code += ["", "from transformers import pipeline", "",
+                     f'pipe = pipeline("{self.pipeline_tag}", model=merged, tokenizer=tokenizer)']  # fmt: skip
+        return "\n".join([
+            "## How to use", "",
+            f"This repository holds a peft {self.adapter['peft_type']} adapter alone (and the task's head, which "
+            f"trains whole); loading it reads its base checkpoint, `{base}`.", "",
+            "```python", *code, "```",
+        ])  # fmt: skip
 
     def _training(self) -> str:
         if not self.recipe:

@@ -92,6 +92,29 @@ class FinetuneDataSpec:
 
 
 @dataclass
+class PeftSpec:
+    """Parameter-efficient fine-tuning with peft (hf_recipes.adapters): the checkpoint's weights stay frozen and
+    only the method's adapter (and the task's new head) train. The output directory is the adapter alone
+    (adapter_config.json + adapter_model.safetensors, what `hf-recipes push` uploads); `merge: true` makes it
+    the merged model instead, loadable without peft, with the adapter alone in adapter/."""
+
+    # A peft method (`peft.PeftType`, any case): lora, loha, lokr, ia3, vera, adalora, boft, ...
+    method: str = "lora"
+    # The usual knobs, under their name in the method's config class (r; lora_alpha / alpha; lora_dropout,
+    # rank_dropout or <method>_dropout); None: peft's default. A method without the knob refuses it.
+    r: int | None = None
+    alpha: float | None = None
+    dropout: float | None = None
+    # Modules to adapt: names (a module matches by the end of its name), a regex, or all-linear; default: every
+    # linear layer except the task's head and the output embeddings.
+    target_modules: list[str] | str | None = None
+    # Modules trained and saved whole beside the adapter; the task's head (classifier, score, qa_outputs) always is.
+    modules_to_save: list[str] | None = None
+    merge: bool = False
+    config: dict[str, Any] = field(default_factory=dict)  # other fields of the method's peft config class
+
+
+@dataclass
 class FinetuneRecipe(Recipe):
     """Fine-tuning on a labelled task (`hf-recipes finetune`, recipes/finetune/)."""
 
@@ -110,6 +133,8 @@ class FinetuneRecipe(Recipe):
     # evaluations (predict_with_generate) and saved with the model (generation_config.json), so the pipelines
     # and `hf-recipes attention` decode the same way. training.generation_num_beams, if set, wins in evaluation.
     generation: dict[str, Any] = field(default_factory=dict)
+    # LoRA and the other peft methods on the checkpoint (PeftSpec); None: every weight trains.
+    peft: PeftSpec | None = None
     # Stop training after this many minutes spent in optimizer steps (evaluations do not count), then evaluate
     # as usual: a fixed compute budget, so that runs of different models compare (the CPU table in README).
     max_train_minutes: float | None = None
@@ -138,6 +163,27 @@ class FinetuneRecipe(Recipe):
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise UserError(f"{source}: max_train_minutes: expected a positive number of minutes")
         self._check_model_section(source, data.get("model") or {})
+        if self.peft is not None:
+            self._check_peft(source)
+
+    def _check_peft(self, source: str) -> None:
+        """peft adapts pretrained weights: a model that starts from random ones has nothing to keep frozen. The
+        method and its fields are checked by building its peft config (hf_recipes.adapters)."""
+        from ..adapters import peft_config
+
+        spec = self.model
+        if spec.type is not None or spec.init != "pretrained":
+            raise UserError(
+                f"{source}: peft: adapts a pretrained checkpoint (model.name_or_path with init: pretrained); a "
+                "model that starts from random weights trains whole: leave peft out"
+            )
+        frozen = [name for name in spec.reinitialize if name not in (self.peft.modules_to_save or [])]
+        if frozen:
+            raise UserError(
+                f"{source}: model.reinitialize: {frozen[0]} would stay frozen at random weights under peft; add it "
+                "to peft.modules_to_save so that it trains"
+            )
+        peft_config(self.peft, source=source)
 
     def _check_model_section(self, source: str, given: dict[str, Any]) -> None:
         """The model section names exactly one source (a checkpoint or a config) with only the keys that source
@@ -262,6 +308,7 @@ __all__ = [
     "FinetuneRecipe",
     "FinetuneTokenizerSpec",
     "GENERATION_TYPES",
+    "PeftSpec",
     "TASK_KEYS",
     "check_generation",
 ]

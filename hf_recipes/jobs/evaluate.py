@@ -21,6 +21,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ..adapters import load_adapter, read_adapter_config
 from ..checkpoints import checkpoint_for_task, input_length, model_for_task
 from ..config import FinetuneRecipe, load_yaml
 from ..errors import UserError
@@ -62,7 +63,10 @@ def run(
     also written to <split>_results.json."""
     directory = Path(model_dir)
     saved = _saved_recipe(directory)
-    # The directory is now the checkpoint: its weights (never re-initialised), config, labels and tokenizer.
+    # The directory is now the checkpoint: its weights (never re-initialised), config, labels and tokenizer; a
+    # peft adapter alone goes on the base checkpoint its adapter_config.json names.
+    adapter = read_adapter_config(directory)
+    checkpoint = adapter["base_model_name_or_path"] if adapter else str(directory)
     overrides = (
         list(overrides) if not isinstance(overrides, dict) else [f"{k}={v}" for k, v in overrides.items()]
     )
@@ -70,7 +74,7 @@ def run(
         FinetuneRecipe,
         str(saved),
         [*overrides, "model.init=pretrained"],
-        model=str(directory),
+        model=checkpoint,
         data_dir=data_dir,
     )
     recipe, task = resolved.recipe, resolved.task
@@ -94,6 +98,8 @@ def run(
         raw[split] = task.load_file(paths, split)
     features = task.prepare(raw, tokenizer, max_length, num_proc=recipe.data.num_proc)[split]
     model = model_for_task(recipe.model, task, config)
+    if adapter:
+        model = load_adapter(model, directory)
     with tempfile.TemporaryDirectory() as scratch:  # Trainer wants an output_dir; nothing is saved there
         batch = {"per_device_eval_batch_size": recipe.training.get("per_device_eval_batch_size", 8)}
         defaults = {**DEFAULTS, **task.training_defaults(), "eval_strategy": "no", "save_strategy": "no"}

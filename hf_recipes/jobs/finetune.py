@@ -42,6 +42,7 @@ import transformers
 from accelerate import PartialState
 from transformers import TrainerCallback
 
+from ..adapters import is_adapter, save_final_model, with_adapter
 from ..checkpoints import check_checkpoint, input_length, model_for_task, reinitialize, tokenizer_and_config
 from ..config import FinetuneRecipe
 from ..hub import push_after_training
@@ -130,7 +131,10 @@ def run(
         )
         train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
     metrics = {**train_result.metrics, **embeddings, **(budget[0].report() if budget else {})}
-    metrics = write_results(trainer, task, raw, features, recipe.data.test_split, run_dir, metrics)
+    merge = recipe.peft is not None and recipe.peft.merge
+    metrics = write_results(
+        trainer, task, raw, features, recipe.data.test_split, run_dir, metrics, merge=merge
+    )
     push_after_training(trainer, run_dir.path, commit_message=f"hf-recipes finetune {Path(recipe_name).stem}")
     return metrics
 
@@ -167,6 +171,8 @@ def _data_and_model(resolved, run_dir: RunDirectory, args):
         vectors = WordVectors.load(spec.embeddings_from, trust_remote_code=spec.trust_remote_code)
         embeddings = initialise_embeddings(model, tokenizer, vectors, spec.freeze_embeddings)
         logger.info(f"input embeddings from {spec.embeddings_from}: {embeddings}")
+    if recipe.peft is not None:  # after every change to the weights: the adapter starts on the final ones
+        model = with_adapter(model, recipe.peft, task.auto_model)
     return raw, tokenizer, model, embeddings
 
 
@@ -197,16 +203,25 @@ def _split_limits(recipe: FinetuneRecipe, task) -> dict[str, int | None]:
 
 
 def write_results(
-    trainer, task, raw, features, test_split: str | None, run_dir: RunDirectory, metrics: dict
+    trainer,
+    task,
+    raw,
+    features,
+    test_split: str | None,
+    run_dir: RunDirectory,
+    metrics: dict,
+    *,
+    merge: bool = False,
 ) -> dict:
     """The final model, saved (with its code, and the pipeline code transformers 5 no longer ships for QA and
-    translation) and scored on the eval split (and `test_split`) in one pass each: its metrics (eval_ / test_
-    keys, as Trainer names them), predictions.jsonl (test_predictions.jsonl), the task's pictures, loss.png,
+    translation; under peft the adapter alone, or with `merge` the merged model and the adapter in adapter/)
+    and scored on the eval split (and `test_split`) in one pass each: its metrics (eval_ / test_ keys, as
+    Trainer names them), predictions.jsonl (test_predictions.jsonl), the task's pictures, loss.png,
     metrics.json last, and the model card."""
     out = run_dir.path
-    trainer.save_model()  # model + code + tokenizer into output_dir
+    save_final_model(trainer, merge)  # model + code + tokenizer into output_dir
     main_process = trainer.is_world_process_zero()
-    if main_process:
+    if main_process and not is_adapter(trainer.model):  # an adapter has no config of its own to carry them
         attach_pipelines(out, task.auto_model)
         task.save_with_model(out, trainer.model, trainer.processing_class)
     metrics = {**metrics, "global_step": trainer.state.global_step, "output_dir": str(out)}
