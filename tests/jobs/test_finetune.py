@@ -412,8 +412,18 @@ class InterruptAt(transformers.TrainerCallback):
             raise Interrupted(f"stopped at step {self.step}")
 
 
-def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(bert_checkpoint, tmp_path):
+@pytest.mark.parametrize(
+    ("adapter", "weights"),
+    [([], "model.safetensors"), (["peft.method=lora", "peft.r=4"], "adapter_model.safetensors")],
+    ids=["full", "lora"],
+)
+def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(
+    bert_checkpoint, tmp_path, adapter, weights
+):
+    if adapter:
+        pytest.importorskip("peft", reason="the peft extra is not installed")
     overrides = [
+        *adapter,
         "training.max_steps=6",
         "training.save_steps=3",
         "training.logging_steps=3",
@@ -432,8 +442,8 @@ def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(ber
     assert metrics["global_step"] == 6
     history = json.loads((resumed / "log_history.json").read_text())
     assert [entry["step"] for entry in history if "loss" in entry] == [3, 6]  # goes on from checkpoint-3
-    straight = load_file(tmp_path / "straight" / "model.safetensors")
-    again = load_file(resumed / "model.safetensors")
+    straight = load_file(tmp_path / "straight" / weights)
+    again = load_file(resumed / weights)
     for name, tensor in straight.items():
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
 
