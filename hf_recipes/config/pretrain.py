@@ -126,6 +126,9 @@ class MaskedLMObjective:
     dupe_factor: int = 1  # instance-building passes over the training corpus, each with a different pairing
     split_sentences: bool = True  # cut lines into sentences (off for one-sentence-per-line corpora)
     drop_pattern: str | None = None  # lines matching it are not text (e.g. WikiText's headings)
+    # Put each batch's instances into as few rows of max_seq_length as fit them, each attending to itself only
+    # (position_ids restart at 0): no compute on padding, the same instances and losses per step (BERT).
+    pack_sequences: bool = False
 
     @property
     def head(self) -> str:

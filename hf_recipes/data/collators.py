@@ -9,6 +9,7 @@ equal to the pad token (all EOS labels when pad = eos, as with GPT-2's tokenizer
 `position_ids`.
 """
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +38,15 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
       (transformers switches to 100% [MASK] under whole-word masking).
     As in transformers, each word is selected with probability `mlm_probability`, which in expectation selects
     that share of the tokens too, as BERT's whole-word masking does.
+
+    With `pack_to` (a row length, the instances' max_seq_length), the batch's instances go into as few rows of
+    that many tokens as first-fit-decreasing finds, one after another, `position_ids` restarting at 0 for each:
+    BERT keeps attention inside each instance and pools each one's [CLS] (models.bert), so nothing is computed
+    on padding but the rows' ends. `next_sentence_label` then lists the instances in reading order (row by row)
+    and the batch holds the same instances and losses as unpacked, in fewer rows.
     """
+
+    pack_to: int | None = None
 
     def __post_init__(self):
         if self.return_tensors != "pt":
@@ -56,6 +65,50 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
             for token, token_id in self.tokenizer.get_vocab().items():
                 is_continuation[token_id] = token.startswith(model.continuing_subword_prefix)
             self._is_continuation = is_continuation
+
+    def torch_call(self, examples):
+        if self.pack_to is None:
+            return super().torch_call(examples)
+        if self.seed is not None and (
+            not isinstance(self.generator, torch.Generator) or self._generator_pid != os.getpid()
+        ):
+            self.create_rng("pt")
+        batch = self._packed(examples)
+        batch["input_ids"], batch["labels"] = self.torch_mask_tokens(batch["input_ids"])
+        return batch
+
+    def _packed(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        """The examples in rows of at most `pack_to` tokens (first fit, longest first), right-padded to the
+        longest row: input_ids, token_type_ids, position_ids (0 at each instance's start and on padding),
+        attention_mask, and the examples' other columns (next_sentence_label) in reading order."""
+        lengths = [len(example["input_ids"]) for example in examples]
+        if max(lengths) > self.pack_to:
+            raise ValueError(f"an instance of {max(lengths)} tokens does not fit rows of {self.pack_to}")
+        rows, room = [], []
+        for index in sorted(range(len(examples)), key=lambda i: -lengths[i]):
+            row = next((r for r, free in enumerate(room) if lengths[index] <= free), None)
+            if row is None:
+                row = len(rows)
+                rows.append([])
+                room.append(self.pack_to)
+            rows[row].append(index)
+            room[row] -= lengths[index]
+        order = [index for row in rows for index in row]
+        width = max(self.pack_to - free for free in room)
+        batch = {key: torch.zeros(len(rows), width, dtype=torch.long) for key in ("input_ids", "token_type_ids",
+                 "position_ids", "attention_mask")}  # fmt: skip
+        batch["input_ids"].fill_(self.tokenizer.pad_token_id)
+        for r, row in enumerate(rows):
+            ids = torch.cat([torch.as_tensor(examples[i]["input_ids"]) for i in row])
+            batch["input_ids"][r, : len(ids)] = ids
+            batch["token_type_ids"][r, : len(ids)] = torch.cat(
+                [torch.as_tensor(examples[i].get("token_type_ids", [0] * lengths[i])) for i in row]
+            )
+            batch["position_ids"][r, : len(ids)] = torch.cat([torch.arange(lengths[i]) for i in row])
+            batch["attention_mask"][r, : len(ids)] = 1
+        for key in examples[0].keys() - batch.keys() - {"special_tokens_mask"}:
+            batch[key] = torch.as_tensor([examples[i][key] for i in order])
+        return batch
 
     def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
         if special_tokens_mask is None:

@@ -107,7 +107,15 @@ def run(
     config = _model_config(recipe, tokenizer)
     if getattr(config, "sparse", False) and args.world_size > 1 and args.device.type == "cuda":
         config.sparse = False  # word vectors on several GPUs: NCCL reduces dense gradients only
-    check_model_switches(args, getattr(transformers, recipe.objective.head)._model_mapping[type(config)])
+    model_class = getattr(transformers, recipe.objective.head)._model_mapping[type(config)]
+    check_model_switches(args, model_class)
+    if getattr(recipe.objective, "pack_sequences", False) and not getattr(
+        model_class, "supports_packed_sequences", False
+    ):
+        raise UserError(
+            f"objective.pack_sequences: {model_class.__name__} does not read packed rows (position_ids restarting "
+            "inside a row); BERT does. Leave it out"
+        )
     with args.main_process_first(desc="building the training examples"):
         examples = _examples(recipe, documents, tokenizer, args.seed)
 
@@ -421,6 +429,7 @@ def _collator(recipe: PretrainRecipe, tokenizer):
         tokenizer=tokenizer,
         mlm_probability=recipe.objective.mlm_probability,
         whole_word_mask=recipe.objective.whole_word_mask,
+        pack_to=recipe.objective.max_seq_length if recipe.objective.pack_sequences else None,
     )
 
 

@@ -158,3 +158,36 @@ def test_a_collated_batch_trains_hfr_bert_for_pretraining(wordpiece, examples):
     assert torch.isfinite(output.loss)
     output.loss.backward()
     assert np.isfinite(model.get_input_embeddings().weight.grad.norm().item())
+
+
+def test_packing_puts_each_instance_once_into_rows_of_the_given_length(wordpiece, examples):
+    """`pack_to`: each instance's tokens lie whole in one row, position_ids 0.. for each, segments kept; no
+    row is longer than pack_to; next_sentence_label follows the reading order; fewer rows than instances,
+    padding only at row ends; the masks cover the packed tokens like unpacked ones (special tokens never)."""
+    batch_examples = examples[:64]
+    collator = DataCollatorForPreTraining(wordpiece, pack_to=128, seed=0)
+    batch = collator(batch_examples)
+    assert batch["input_ids"].shape[1] <= 128 and batch["input_ids"].shape[0] < len(batch_examples)
+    # the labels hold the original id where masked: recover the unmasked rows
+    original = torch.where(batch["labels"] == -100, batch["input_ids"], batch["labels"])
+    starts = (batch["position_ids"] == 0) & batch["attention_mask"].bool()
+    found = []
+    for row, positions in zip(range(len(original)), starts):
+        begins = positions.nonzero().flatten().tolist()
+        real = int(batch["attention_mask"][row].sum())
+        assert batch["attention_mask"][row, :real].all() and not batch["attention_mask"][row, real:].any()
+        for begin, end in zip(begins, [*begins[1:], real]):
+            assert batch["position_ids"][row, begin:end].tolist() == list(range(end - begin))
+            found.append(
+                (original[row, begin:end].tolist(), batch["token_type_ids"][row, begin:end].tolist())
+            )
+    expected = [(e["input_ids"], e["token_type_ids"]) for e in batch_examples]
+    assert sorted(found) == sorted(expected)
+    by_ids = {tuple(e["input_ids"]): e["next_sentence_label"] for e in batch_examples}
+    assert batch["next_sentence_label"].tolist() == [by_ids[tuple(ids)] for ids, _ in found]
+    special = torch.isin(original, torch.tensor(wordpiece.all_special_ids))
+    assert (batch["labels"][special] == -100).all()
+    share = (batch["labels"] != -100).sum() / (~special).sum()
+    assert 0.10 < share < 0.20, share
+    with pytest.raises(ValueError, match="does not fit rows of 16"):
+        DataCollatorForPreTraining(wordpiece, pack_to=16)(batch_examples)

@@ -107,9 +107,13 @@ def test_char_gpt_pretraining_end_to_end(shared_data, tmp_path, capsys):
     assert again == original
 
 
-def test_bert_mlm_nsp_pretraining_end_to_end(shared_data, tmp_path, capsys):
+@pytest.mark.parametrize("pack", [False, True], ids=["padded", "packed"])
+def test_bert_mlm_nsp_pretraining_end_to_end(shared_data, tmp_path, capsys, pack):
+    """(packed: objective.pack_sequences, several instances per row; tests/models/test_bert.py proves the
+    losses equal the padded batch's, this that the job trains and evaluates on packed rows.)"""
     out = tmp_path / "bert"
-    metrics = run("bert_mlm_nsp_wikitext", BERT, data_dir=str(shared_data), output_dir=str(out))
+    overrides = [*BERT, f"objective.pack_sequences={str(pack).lower()}"]
+    metrics = run("bert_mlm_nsp_wikitext", overrides, data_dir=str(shared_data), output_dir=str(out))
     # 20 steps of masked LM learn token frequencies at most: the run says that fine-tuning from it is
     # unlikely to pay (its held-out MLM loss is no lower than the unigram loss at the 90% of targets it
     # cannot see)

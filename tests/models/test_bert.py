@@ -159,6 +159,65 @@ def test_sparse_prediction_gives_the_same_loss_and_gradients(auto_class):
     torch.testing.assert_close(evaluated.loss, dense.loss)
 
 
+def packed(inputs: dict, rows: list[list[int]]) -> dict:
+    """The real tokens of `inputs`' rows put one after another into the given packed rows (e.g. [[0, 2], [1]]),
+    position_ids restarting at 0 for each, right-padded to the longest packed row."""
+    lengths = inputs["attention_mask"].sum(-1).tolist()
+    width = max(sum(lengths[i] for i in row) for row in rows)
+    out = {key: torch.zeros(len(rows), width, dtype=torch.long) for key in ("input_ids", "token_type_ids", "position_ids", "attention_mask")}  # fmt: skip
+    token_labels = "labels" in inputs and inputs["labels"].dim() == 2
+    if token_labels:
+        out["labels"] = torch.full((len(rows), width), -100)
+    for r, row in enumerate(rows):
+        pieces = {key: torch.cat([inputs[key][i, : lengths[i]] for i in row]) for key in ("input_ids", "token_type_ids")}  # fmt: skip
+        pieces["position_ids"] = torch.cat([torch.arange(lengths[i]) for i in row])
+        pieces["attention_mask"] = torch.ones(sum(lengths[i] for i in row), dtype=torch.long)
+        if token_labels:
+            pieces["labels"] = torch.cat([inputs["labels"][i, : lengths[i]] for i in row])
+        for key, value in pieces.items():
+            out[key][r, : len(value)] = value
+    return out
+
+
+@pytest.mark.parametrize("auto_class", ["AutoModelForPreTraining", "AutoModelForMaskedLM", "AutoModelForSequenceClassification"])  # fmt: skip
+def test_packed_rows_give_the_outputs_losses_and_gradients_of_padded_rows(auto_class):
+    """Three sequences packed into two rows (position_ids restarting at 0): every token's logits, each
+    sequence's NSP / class logits (in reading order), the loss and every gradient equal the padded batch's;
+    pad queries at a row's end stay finite."""
+    inputs = {**encoder_inputs(), **labels_for(auto_class, tiny_config(num_labels=3))}
+    order = [[0, 2], [1]]  # reading order of the sequences: 0, 2, 1
+    packed_inputs = packed(inputs, order)
+    sequence_labels = {"next_sentence_label", "labels"} if auto_class == "AutoModelForSequenceClassification" else {"next_sentence_label"}  # fmt: skip
+    for key in sequence_labels & inputs.keys():
+        packed_inputs[key] = inputs[key][[0, 2, 1]]
+    runs = []
+    for batch in (inputs, packed_inputs):
+        torch.manual_seed(0)
+        model = getattr(transformers, auto_class).from_config(tiny_config(num_labels=3)).train()
+        output = model(**batch)
+        output.loss.backward()
+        runs.append((output, {name: param.grad for name, param in model.named_parameters()}))
+    (padded, padded_grads), (packed_out, packed_grads) = runs
+    torch.testing.assert_close(packed_out.loss, padded.loss)
+    for name, grad in padded_grads.items():
+        torch.testing.assert_close(packed_grads[name], grad, msg=name)
+    logits = logits_of(packed_out)
+    lengths = inputs["attention_mask"].sum(-1).tolist()
+    if auto_class == "AutoModelForSequenceClassification":
+        torch.testing.assert_close(logits, logits_of(padded)[[0, 2, 1]])
+        return
+    assert torch.isfinite(logits).all()
+    torch.testing.assert_close(logits[0, : lengths[0]], logits_of(padded)[0, : lengths[0]])
+    torch.testing.assert_close(
+        logits[0, lengths[0] : lengths[0] + lengths[2]], logits_of(padded)[2, : lengths[2]]
+    )
+    torch.testing.assert_close(logits[1, : lengths[1]], logits_of(padded)[1, : lengths[1]])
+    if auto_class == "AutoModelForPreTraining":
+        torch.testing.assert_close(
+            packed_out.seq_relationship_logits, padded.seq_relationship_logits[[0, 2, 1]]
+        )
+
+
 def test_mlm_decoder_is_tied_to_the_input_embeddings():
     model = transformers.AutoModelForPreTraining.from_config(tiny_config())
     assert model.mlm_head.decoder.weight is model.bert.embeddings.word_embeddings.weight

@@ -10,6 +10,11 @@ transformers' own BertForPreTraining into this model and compares logits):
     pooler     = tanh(W · h_[CLS])                                           (input of NSP / classifiers)
     MLM head   = LayerNorm(act(W · h)) · Eᵀ + b                              (decoder tied to embeddings E)
 
+Packed rows: where `position_ids` restart at 0 inside a row, the row holds several sequences one after
+another (a packing collator puts instances of different lengths into rows without padding between them);
+attention stays inside each sequence, and the pooler reads the [CLS] of every sequence, so sequence-level
+outputs (NSP, classification) have one row per sequence, in reading order. Padding is then only at row ends.
+
 `config.layer_norm_position = "pre"` switches the layers to pre-LN (Xiong et al. 2020), with one LayerNorm
 after the last layer:
                 x = x + Dropout(SelfAttention(LayerNorm(x)));  x = x + Dropout(W2 · act(W1 · LayerNorm(x)))
@@ -166,8 +171,10 @@ class HfrBertPooler(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden_states):
-        return torch.tanh(self.dense(hidden_states[:, 0]))
+    def forward(self, hidden_states, sequence_starts=None):
+        # sequence_starts: (batch, seq) bool, the [CLS] of each sequence of packed rows; None: position 0 of each row
+        first = hidden_states[:, 0] if sequence_starts is None else hidden_states[sequence_starts]
+        return torch.tanh(self.dense(first))
 
 
 class HfrBertLMHead(nn.Module):
@@ -191,6 +198,9 @@ class HfrBertPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["HfrBertEmbeddings", "HfrBertLayer"]
     _supports_sdpa = True
+    # Rows of several sequences (position_ids restarting at 0) keep attention and pooling per sequence: a packing
+    # collator (hf_recipes.data.collators, `pack_to`) can drop the padding.
+    supports_packed_sequences = True
     # Sequence-level losses are means over the batch: Trainer must divide them by the accumulation steps.
     # The token-level heads (masked LM, token classification) override this and use `num_items_in_batch`.
     accepts_loss_kwargs = False
@@ -252,8 +262,7 @@ class HfrBertModel(HfrBertPreTrainedModel):
         )
 
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        # (batch, 1, 1, seq): every query may attend to every real (non-pad) key.
-        mask = attention_mask[:, None, None, :].bool() if attention_mask is not None else None
+        mask, starts = self._attention_mask(attention_mask, position_ids)
 
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
@@ -270,11 +279,30 @@ class HfrBertModel(HfrBertPreTrainedModel):
 
         output = BaseModelOutputWithPooling(
             last_hidden_state=hidden_states,
-            pooler_output=self.pooler(hidden_states) if self.pooler is not None else None,
+            pooler_output=self.pooler(hidden_states, starts) if self.pooler is not None else None,
             hidden_states=all_hidden_states,
             attentions=all_attentions,
         )
         return output if _wants_dict(return_dict, self.config) else output.to_tuple()
+
+    @staticmethod
+    def _attention_mask(attention_mask, position_ids):
+        """(mask, sequence starts). The mask is boolean, True where a query may attend to a key: (batch, 1, 1,
+        seq), every real (non-pad) key; or for packed rows (`position_ids` restarting at 0 inside a row)
+        (batch, 1, seq, seq), the real keys of the query's own sequence. The starts: None, or for packed rows
+        the (batch, seq) positions of each real sequence's first token."""
+        mask = attention_mask[:, None, None, :].bool() if attention_mask is not None else None
+        if position_ids is None or position_ids.dim() != 2 or not bool((position_ids[:, 1:] == 0).any()):
+            return mask, None
+        starts = position_ids == 0
+        sequence = starts.cumsum(-1)  # a new sequence wherever positions restart at 0
+        same = sequence[:, None, :, None] == sequence[:, None, None, :]
+        mask = same if mask is None else same & mask
+        # A query always sees itself, so the rows of pad queries are never empty (softmax over nothing is NaN).
+        itself = torch.eye(position_ids.shape[1], dtype=torch.bool, device=position_ids.device)
+        if attention_mask is not None:
+            starts = starts & attention_mask.bool()
+        return mask | itself, starts
 
 
 @dataclass
