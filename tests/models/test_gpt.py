@@ -80,6 +80,33 @@ def test_head_shapes_loss_and_gradients(auto_class, layer_norm_position):
         assert_every_parameter_gets_a_gradient(model, {**inputs, **labels_for(auto_class, inputs)})
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 1000])
+@pytest.mark.parametrize("num_items_in_batch", [None, 40])
+def test_chunked_loss_gives_the_loss_and_gradients_of_the_full_logits(chunk, num_items_in_batch):
+    """`loss_chunk_size`: the LM head + cross-entropy run `chunk` positions at a time (padding ignored, the
+    sum over Trainer's `num_items_in_batch` or the mean): the plain head's loss and every gradient (the tied
+    embeddings' too), no logits while training, the usual logits and loss in eval mode."""
+    inputs = {**decoder_inputs(), **labels_for("AutoModelForCausalLM", decoder_inputs())}
+    runs = {}
+    for size in (0, chunk):
+        model = model_for(loss_chunk_size=size).train()
+        output = model(**inputs, num_items_in_batch=num_items_in_batch)
+        (3 * output.loss).backward()
+        runs[size] = output, {name: param.grad for name, param in model.named_parameters()}
+    (plain, plain_grads), (chunked, chunked_grads) = runs[0], runs[chunk]
+    torch.testing.assert_close(chunked.loss, plain.loss)
+    assert chunked_grads.keys() == plain_grads.keys()
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(chunked_grads[name], grad, msg=name)
+    assert chunked.logits is None
+    model.eval()
+    with torch.no_grad():
+        evaluated = model(**inputs)
+    assert evaluated.logits.shape == (BATCH, SEQ, VOCAB)
+    if num_items_in_batch is None:
+        torch.testing.assert_close(evaluated.loss, plain.loss)
+
+
 def test_post_ln_is_gpt1_without_final_layer_norm():
     pre, post = model_for("AutoModel"), model_for("AutoModel", layer_norm_position="post")
     assert isinstance(pre.ln_f, torch.nn.LayerNorm) and isinstance(post.ln_f, torch.nn.Identity)

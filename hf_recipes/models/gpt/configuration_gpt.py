@@ -38,6 +38,11 @@ class HfrGPTConfig(PreTrainedConfig):
         lm_loss_weight (`float`, defaults to 0.0): weight λ of the auxiliary language-modelling loss added to the
             classification loss by `HfrGPTForSequenceClassification` (GPT-1 fine-tuning used λ = 0.5).
         classifier_dropout (`float`, *optional*): dropout before the classification head; `resid_pdrop` when unset.
+        loss_chunk_size (`int`, defaults to 0): while training with labels, `HfrGPTForCausalLM` runs the LM head
+            and the cross-entropy this many positions at a time, gradients included, so the (positions, vocab)
+            logits never exist whole (a fused linear + cross-entropy, as Liger's); the output's logits are then
+            None. Same loss and gradients; peak memory falls by most of the logits' size at large vocabularies.
+            0: the plain head.
         tie_word_embeddings (`bool`, defaults to `True`): the LM head shares the token-embedding matrix.
 
     Example:
@@ -75,6 +80,7 @@ class HfrGPTConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     lm_loss_weight: float | int = 0.0
     classifier_dropout: float | int | None = None
+    loss_chunk_size: int = 0
     use_cache: bool = True
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
@@ -85,6 +91,10 @@ class HfrGPTConfig(PreTrainedConfig):
         """Called by `@strict` on construction: catch impossible shapes before a model is built."""
         if self.n_embd % self.n_head != 0:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        if self.loss_chunk_size < 0:
+            raise ValueError(
+                f"loss_chunk_size ({self.loss_chunk_size}) must be 0 (off) or a number of positions"
+            )
 
 
 __all__ = ["HfrGPTConfig"]

@@ -294,6 +294,51 @@ def _causal(seq_len, past_len, device):
     return torch.ones(seq_len, past_len + seq_len, dtype=torch.bool, device=device).tril(diagonal=past_len)
 
 
+class LinearCrossEntropy(torch.autograd.Function):
+    """Σ_i cross_entropy(h_i · Wᵀ, y_i) over rows i (y = -100 ignored), `chunk_size` rows at a time: each chunk's
+    logits are made, turned into its loss and its gradients (softmax − one-hot, times W and times h), and
+    dropped, so the (rows, vocab) logits never exist whole. The gradients are computed in the forward pass (no
+    second pass over the chunks) and scaled by the incoming gradient in backward."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, labels, chunk_size):
+        grads = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        grad_hidden = torch.zeros_like(hidden) if grads else None
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if grads else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], chunk_size):
+            h, y = hidden[start : start + chunk_size], labels[start : start + chunk_size]
+            valid = y != -100
+            target = y.masked_fill(~valid, 0)
+            logits = (h @ weight.t()).float()
+            log_normaliser = logits.logsumexp(dim=-1)
+            total += ((log_normaliser - logits.gather(1, target[:, None]).squeeze(1)) * valid).sum()
+            if grads:
+                d_logits = logits.sub_(log_normaliser[:, None]).exp_()  # softmax, in place of the logits
+                d_logits[torch.arange(len(y), device=y.device), target] -= 1
+                d_logits.mul_(valid[:, None])
+                grad_hidden[start : start + chunk_size] = (d_logits.to(h.dtype) @ weight).to(hidden.dtype)
+                grad_weight += d_logits.t() @ h.float()
+        ctx.save_for_backward(grad_hidden, grad_weight)
+        ctx.weight_dtype = weight.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_total):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_total, (grad_weight * grad_total).to(ctx.weight_dtype), None, None
+
+
+def chunked_causal_lm_loss(hidden_states, weight, labels, chunk_size, num_items_in_batch=None):
+    """transformers' causal-LM loss (position t predicts token t+1; mean over the target tokens, or the sum over
+    `num_items_in_batch` when Trainer counts them across accumulation steps and processes) through
+    `LinearCrossEntropy`: the same loss and gradients without the full logits."""
+    targets = F.pad(labels, (0, 1), value=-100)[:, 1:]
+    total = LinearCrossEntropy.apply(hidden_states.flatten(0, 1), weight, targets.flatten(), chunk_size)
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != -100).sum()
+    return total / count
+
+
 class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
     """GPT with the language-modelling head (tied to the token embeddings); `generate` works as for GPT-2."""
 
@@ -346,10 +391,15 @@ class HfrGPTForCausalLM(HfrGPTPreTrainedModel, GenerationMixin):
             return_dict=True,
         )
         hidden_states = outputs.last_hidden_state
-        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, keep])
-        loss = None
-        if labels is not None:
+        logits = loss = None
+        if labels is not None and self.training and self.config.loss_chunk_size > 0:
+            loss = chunked_causal_lm_loss(
+                hidden_states, self.lm_head.weight, labels, self.config.loss_chunk_size, num_items_in_batch
+            )
+        else:
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            logits = self.lm_head(hidden_states[:, keep])
+        if labels is not None and loss is None:
             loss = self.loss_function(
                 logits, labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
             )
