@@ -56,6 +56,7 @@ class ResumableStream(torch.utils.data.IterableDataset):
         self.passes, self.batch_size = passes, batch_size
         self.next_pass, self.start = 0, None
         self.positions: deque[tuple[int, int, dict | None]] = deque(maxlen=remember)
+        self.finished_at: int | None = None  # examples of the current iteration once it has ended
 
     def __iter__(self) -> Iterator[dict]:
         number, dataset = self.next_pass, self.passes(self.next_pass)
@@ -63,16 +64,20 @@ class ResumableStream(torch.utils.data.IterableDataset):
             dataset.load_state_dict(self.start)
         self.positions.clear()
         self.positions.append((0, number, self.start))
+        self.finished_at = None
         read = 0
         for read, example in enumerate(dataset, 1):
             if read % self.batch_size == 0:  # the state counts the example just read
                 self.positions.append((read, number, dataset.state_dict()))
             yield example
-        self.positions.append((read, number + 1, None))  # the end of a pass is the start of the next
-        self.next_pass, self.start = number + 1, None
+        self.next_pass, self.start, self.finished_at = number + 1, None, read
 
     def position(self, examples: int) -> dict:
-        """{"pass", "state"} after `examples` examples of the current iteration."""
+        """{"pass", "state"} after `examples` examples of the current iteration. Past the end of a pass (a last
+        batch that was not full counts as full) is the start of the next: a resumed run that started at the end
+        of a pass would read an empty epoch, on which the Trainer stops."""
+        if self.finished_at is not None and examples >= self.finished_at:
+            return {"pass": self.next_pass, "state": None}
         for read, number, state in reversed(self.positions):
             if read == examples:
                 return {"pass": number, "state": state}

@@ -108,18 +108,19 @@ def test_a_resumed_stream_yields_what_the_uninterrupted_one_would(tmp_path):
     stream = ResumableStream(passes, batch_size=4)
     whole = [row["n"] for row in stream] + [row["n"] for row in stream]
     assert sorted(whole[:50]) == list(range(50)) and whole[:50] != whole[50:]
-    for examples in (0, 8, 28, 48, 50):
+    for examples in (0, 8, 28, 48, 52):  # 52: after the last batch, 2 short of full
         stream.resume(None)
         iterator = iter(stream)
         for _ in range(min(examples + 4, 50)):
             next(iterator)
-        if examples == 50:
+        if examples > 48:
             assert next(iterator, None) is None  # the pass is over
         stream.save_position(tmp_path, examples)
         fresh = ResumableStream(passes, batch_size=4)
         assert fresh.resume(tmp_path)
         rest = [row["n"] for row in fresh] + [row["n"] for row in fresh]
-        assert rest[: 100 - examples] == whole[examples:], examples
+        start = min(examples, 50)
+        assert rest[: 100 - start] == whole[start:], examples
     with pytest.raises(RuntimeError, match="not noted"):
         stream.position(3)
 
