@@ -81,10 +81,8 @@ class ResumableStream(torch.utils.data.IterableDataset):
         for read, number, state in reversed(self.positions):
             if read == examples:
                 return {"pass": number, "state": state}
-        raise RuntimeError(f"stream position after {examples} examples not noted (noted: {self.noted()})")
-
-    def noted(self) -> list[int]:
-        return [read for read, _, _ in self.positions]
+        noted = [read for read, _, _ in self.positions]
+        raise RuntimeError(f"stream position after {examples} examples not noted (noted: {noted})")
 
     def save_position(self, folder: str | Path, examples: int) -> None:
         Path(folder, POSITION).write_text(json.dumps(self.position(examples)) + "\n")
