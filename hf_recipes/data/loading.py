@@ -72,11 +72,11 @@ def stream_documents(spec: DataSpec, data_dir: str | None) -> IterableDatasetDic
 
     Local files give the very documents `load_documents` makes (the same reader, text files line by line; each
     file is a shard of the stream); a table (CSV, JSON, Parquet) is still converted to Arrow whole when the
-    stream reaches it. A Hub
-    dataset streams with `load_dataset(..., streaming=True)`; its rows group into documents within batches of
-    `HUB_ROWS` rows (for `blank_line`/`title`, a document across two batches becomes two). The streams can say
-    where they are (`state_dict()`), from which a resumed run goes on (hf_recipes.data.streaming). The recipe's
-    check refuses what a stream cannot do (`validation_fraction`, `builtin`)."""
+    stream reaches it. A Hub dataset streams with `load_dataset(..., streaming=True)`; its rows group into
+    documents within batches of `HUB_ROWS` rows (for `blank_line`/`title`, a document across two batches becomes
+    two). The streams can say where they are (`state_dict()`), from which a resumed run goes on
+    (hf_recipes.data.streaming). The recipe's check refuses what a stream cannot do (`validation_fraction`,
+    `builtin`)."""
     use_local = data_dir is not None or spec.hub is None
     if use_local and not spec.local:
         raise UserError("data.local: the recipe names no local files to read from --data-dir")
