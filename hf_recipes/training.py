@@ -10,7 +10,10 @@
 - **nothing trains twice**: resuming from a checkpoint that already reached `max_steps` (a kill after the last
   save) loads it instead of training one step more, as transformers' loop would;
 - evaluation and prediction read the dataset in order (predictions pair with their examples), and an
-  evaluation leaves the random state as it found it: how often a run evaluates does not change its training.
+  evaluation leaves the random state as it found it: how often a run evaluates does not change its training;
+- **a streamed corpus resumes where it stopped** (`ResumableStream`, hf_recipes.data.streaming): each
+  checkpoint holds the stream's position after the last batch trained on, and a resumed run starts reading
+  there instead of reading and dropping every batch before it.
 
 Under several processes the per-step flags (stop requested, loss not finite) are all-reduced, so every
 process stops at the same step and none waits for the others forever.
@@ -44,6 +47,7 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_utils import TrainOutput, has_length, rotate_checkpoints
 
 from .config import check_training_values
+from .data.streaming import ResumableStream
 from .errors import Interrupted, NonFiniteLoss, UserError
 from .runs import CHECKPOINT_PREFIX, STAGING
 
@@ -247,6 +251,8 @@ class _SafeTraining:
         self._nonfinite_loss: float | None = None
         self._stop_signal: int | None = None
         self._staging = False
+        self._stream_resumed = False  # the training stream starts where the checkpoint stopped
+        self._epoch_iterator, self._batches_read = None, 0  # batches trained on in this pass over the data
         self.add_callback(_StopChecks(self))
 
     # A non-finite loss is remembered here and acted on at the end of the optimizer step (_StopChecks), where
@@ -261,6 +267,10 @@ class _SafeTraining:
         if resume_from_checkpoint is not None and self._trained_out(resume_from_checkpoint):
             return self._load_trained_out(resume_from_checkpoint)
         self._nonfinite_loss, self._stop_signal = None, None
+        if isinstance(self.train_dataset, ResumableStream):
+            # ignore_data_skip: the user asks for the data from its start
+            skip = resume_from_checkpoint is not None and not self.args.ignore_data_skip
+            self._stream_resumed = self.train_dataset.resume(resume_from_checkpoint if skip else None)
         with _stop_signals(self):
             try:
                 output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
@@ -271,6 +281,24 @@ class _SafeTraining:
             checkpoint = Path(self.args.output_dir) / f"{CHECKPOINT_PREFIX}{self.state.global_step}"
             raise Interrupted(self._stop_signal, self.state.global_step, checkpoint)
         return output
+
+    # A stream positioned at the checkpoint needs none of the batches before it skipped.
+    def get_resumed_dataloader(self, dataloader, num_batches):
+        return dataloader if self._stream_resumed else super().get_resumed_dataloader(dataloader, num_batches)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if epoch_iterator is not self._epoch_iterator:  # a new pass over the training data
+            self._epoch_iterator, self._batches_read = epoch_iterator, 0
+        self._batches_read += len(batches)
+        return batches, num_items
+
+    def _stream_examples_read(self) -> int:
+        """Examples of the stream behind the batches trained on in this pass: with several processes each batch
+        is a share of `world_size` batches of the stream (hf_recipes.data.streaming), unless split_batches
+        cuts one batch into the shares."""
+        shares = 1 if self.args.accelerator_config.split_batches else self.args.world_size
+        return self._batches_read * self._train_batch_size * shares
 
     def _close_progress_bars(self) -> None:
         for callback in self.callback_handler.callbacks:
@@ -332,6 +360,8 @@ class _SafeTraining:
             self.state.best_model_checkpoint = final
         self.accelerator.wait_for_everyone()  # every process has written its part (sharded saves)
         if self.args.should_save:
+            if os.path.isdir(staged) and isinstance(self.train_dataset, ResumableStream):
+                self.train_dataset.save_position(staged, self._stream_examples_read())
             if os.path.isdir(staged):
                 # the state names the checkpoint by its final path before the folder gets there
                 self.state.save_to_json(os.path.join(staged, "trainer_state.json"))

@@ -55,6 +55,25 @@ CASES = {
         ],
         True,
     ),
+    # a stream is an IterableDataset: accelerate dispatches it (process 0 reads two batches of 4, each rank gets
+    # one), the very examples one process reads as a batch of 8
+    "gpt-pretraining-streamed": (
+        ["pretrain", "char_gpt_shakespeare"],
+        [
+            "variant=tiny",
+            f"training.max_steps={STEPS}",
+            "training.logging_steps=1",
+            "training.eval_strategy=no",
+            "training.save_steps=100",
+            "training.warmup_steps=0",
+            "data.streaming=true",
+            "data.validation_fraction=null",
+            "data.max_train_samples=160",
+            "data.shuffle_buffer=64",
+            "samples.count=0",
+        ],
+        True,
+    ),
     "rnn-seq2seq": (
         ["finetune", "multi30k_gru"],
         [*FINETUNE, "model.config.dropout=0", "training.train_sampling_strategy=random"],
@@ -100,6 +119,30 @@ def test_two_processes_train_exactly_as_one_with_their_batches_together(case, tm
     assert len(losses_one) == len(losses_two) == STEPS
     assert losses_two == pytest.approx(losses_one, rel=1e-5), (losses_one, losses_two)
     assert losses_one[-1] != pytest.approx(losses_one[1], rel=1e-3)  # the weights moved: the steps were real
+
+
+@pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate CLI not installed")
+def test_two_processes_resume_a_stream_where_it_stopped(shared_data, tmp_path):
+    """A streamed run of two processes stopped at step 3 and resumed to step 6 (more steps are a resumable
+    change) trains steps 4-6 on the batches the uninterrupted run trains them on: process 0 noted the stream's
+    position behind both ranks' batches, though accelerate had read further ahead."""
+    overrides = [*CASES["gpt-pretraining-streamed"][1], "training.per_device_train_batch_size=4"]
+    overrides += ["training.lr_scheduler_type=constant", "training.save_steps=3", "data.shuffle_buffer=24"]
+    launch = [ACCELERATE, "launch", "--config_file", str(ROOT / "recipes" / "accelerate" / "cpu_2proc.yaml")]
+    launch += ["-m", "hf_recipes", "pretrain", "char_gpt_shakespeare", "--data-dir", str(shared_data)]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    losses = _losses(
+        [*launch, "--output-dir", str(straight), *overrides, "training.max_steps=6"], straight, tmp_path
+    )
+    first = _losses(
+        [*launch, "--output-dir", str(resumed), *overrides, "training.max_steps=3"], resumed, tmp_path
+    )
+    again = _losses(
+        [*launch, "--output-dir", str(resumed), *overrides, "training.max_steps=6"], resumed, tmp_path
+    )
+    assert len(losses) == 6 and first == losses[:3]
+    assert again == losses  # bit for bit: the same batches, the same order, the same weights
+    assert json.loads((resumed / "checkpoint-3" / "stream_position.json").read_text())["pass"] == 0
 
 
 FSDP_ON_CPU = """\

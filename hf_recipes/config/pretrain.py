@@ -94,6 +94,14 @@ class DataSpec:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     num_proc: int | None = None  # datasets.map workers
+    # Pretraining only. Read the documents as training goes (datasets' streaming), with no preprocessing pass
+    # and nothing cached: for corpora larger than memory or disk. Needs training.max_steps (a stream has no
+    # length); the validation split's first max_eval_samples examples are kept in memory for evaluation.
+    streaming: bool = False
+    shuffle_buffer: int = 10_000  # streamed training examples are shuffled in windows of this many
+    tokenizer_documents: int = (
+        100_000  # a streamed corpus trains the tokenizer on its first this many documents
+    )
 
 
 @dataclass
@@ -227,6 +235,35 @@ class PretrainRecipe(Recipe):
             raise UserError(f"{source}: tokenizer: set exactly one of `train` (a kind) or `name_or_path`")
         if self.data.builtin is None and self.data.hub is None and not self.data.local:
             raise UserError(f"{source}: data: set `hub` (a Hub dataset), `local` (files) or `builtin`")
+        if self.data.streaming:
+            self._check_streaming(source)
+
+    def _check_streaming(self, source: str) -> None:
+        """What a streamed corpus cannot do, one line each, before anything is read or written."""
+        data, training = self.data, self.training
+        max_steps = training.get("max_steps")
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps <= 0:
+            raise UserError(
+                f"{source}: data.streaming: needs training.max_steps (a positive number of steps; a stream has no "
+                f"length to count epochs in), got {max_steps}"
+            )
+        refusals = {
+            "objective.type": self.objective.head == "AutoModel"
+            and "word vectors count every word of the corpus before training (set data.streaming: false)",
+            "data.builtin": data.builtin is not None and "a built-in corpus is in memory already",
+            "data.validation_fraction": data.validation_fraction is not None
+            and "a stream's length is unknown, so its last fraction is too; name a validation split in data.local "
+            "or data.hub.splits",
+            "training.dataloader_num_workers": training.get("dataloader_num_workers", 0) != 0
+            and "a stream is read in the main process, where its position is noted for resuming; leave it 0",
+        }
+        for key, reason in refusals.items():
+            if reason:
+                raise UserError(f"{source}: {key}: not with data.streaming: {reason}")
+        for key in ("shuffle_buffer", "tokenizer_documents"):
+            value = getattr(data, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{source}: data.{key}: expected a positive integer, got {value}")
 
 
 __all__ = [

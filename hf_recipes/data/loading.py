@@ -4,6 +4,9 @@ The source is either local files (with `--data-dir`, or when the recipe names no
 dataset (for users with network). Both go through `datasets` and are cached: the documents are written once as
 Arrow (hf_recipes.data.tables.cached_dataset), keyed on each file's size and modification time, so an edited
 file is read again and an unchanged one is not. Tables are read as everywhere else (hf_recipes.data.tables).
+
+With `data.streaming`, `stream_documents` gives the same documents as `datasets.IterableDataset`s instead: read
+as training consumes them, nothing written first.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import platform
 import re
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, Features, Value, load_dataset
+from datasets import Dataset, DatasetDict, Features, IterableDataset, IterableDatasetDict, Value, load_dataset
 
 from ..config import DataSpec, LocalSource
 from ..errors import UserError
-from .pretraining import split_documents
+from .pretraining import iter_documents
 from .tables import EXTENSIONS, cached_dataset, read_table, suffix
 
 # One document per row; declared, so that a corpus without documents is an empty dataset (and our error).
@@ -61,6 +64,76 @@ def load_documents(spec: DataSpec, data_dir: str | None, seed: int = 0) -> Datas
                 f"data: the {split} split has no documents (empty files, or a wrong text_column?)"
             )
     return documents
+
+
+def stream_documents(spec: DataSpec, data_dir: str | None) -> IterableDatasetDict:
+    """`load_documents` as streams (`data.streaming`): nothing is read until training iterates, and nothing is
+    written, so a corpus larger than memory or disk trains without a preprocessing pass.
+
+    Local files give the very documents `load_documents` makes (the same reader, text files line by line; each
+    file is a shard of the stream); a table (CSV, JSON, Parquet) is still converted to Arrow whole when the
+    stream reaches it. A Hub dataset streams with `load_dataset(..., streaming=True)`; its rows group into
+    documents within batches of `HUB_ROWS` rows (for `blank_line`/`title`, a document across two batches becomes
+    two). The streams can say where they are (`state_dict()`), from which a resumed run goes on
+    (hf_recipes.data.streaming). The recipe's check refuses what a stream cannot do (`validation_fraction`,
+    `builtin`)."""
+    use_local = data_dir is not None or spec.hub is None
+    if use_local and not spec.local:
+        raise UserError("data.local: the recipe names no local files to read from --data-dir")
+    names = spec.local if use_local else (spec.hub.splits or {"train": "train", "validation": "validation"})
+    if "train" not in names:
+        raise UserError(f"data: no `train` split among {sorted(names)}")
+    splits = {}
+    for split in names:
+        if use_local:
+            files = _local_files(spec, split, data_dir)
+            splits[split] = IterableDataset.from_generator(
+                _documents_from_files,
+                features=DOCUMENTS,
+                gen_kwargs={
+                    "paths": [str(path) for path, _ in files],
+                    "groupings": [grouping for _, grouping in files],
+                },
+            )
+        else:
+            splits[split] = _stream_from_hub(spec, names[split])
+    return IterableDatasetDict(splits)
+
+
+HUB_ROWS = 10_000  # rows of a streamed Hub dataset grouped into documents at a time
+
+
+def _stream_from_hub(spec: DataSpec, split: str) -> IterableDataset:
+    path, name = spec.hub.path, spec.hub.name
+    if spec.document_boundary == "file":
+        raise UserError(
+            "data.document_boundary: `file` (the whole split one document) cannot stream from the Hub; use row, "
+            "blank_line or title"
+        )
+    try:
+        rows = load_dataset(path, name, split=split, streaming=True)
+    except Exception as error:  # network, a wrong name or split: one line, not the datasets traceback
+        message = " ".join(str(error).split())[:300]
+        raise UserError(
+            f"data.hub: cannot stream {path}{'/' + name if name else ''} split {split!r}: {message}"
+        ) from None
+    if rows.column_names is not None and spec.text_column not in rows.column_names:
+        raise UserError(
+            f"data.text_column: {path} has no column {spec.text_column!r}; it has {rows.column_names}"
+        )
+    return rows.select_columns([spec.text_column]).map(
+        _group_rows,
+        batched=True,
+        batch_size=HUB_ROWS,
+        remove_columns=[spec.text_column],
+        fn_kwargs={"spec": _grouping(spec)},
+        features=DOCUMENTS,
+    )
+
+
+def _group_rows(batch: dict, spec: dict) -> dict:
+    """Batched `IterableDataset.map` function: a batch of rows → its documents (`_group`)."""
+    return {"text": [document["text"] for document in _group(batch[spec["text_column"]], spec, whole="")]}
 
 
 def _local_files(spec: DataSpec, split: str, data_dir: str | None) -> list[tuple[Path, dict]]:
@@ -119,12 +192,15 @@ def _documents_from_files(paths: list[str], groupings: list[dict]):
         table = spec["format"] != "text" and suffix(path, spec["format"]) in EXTENSIONS
         if table:
             yield from _group(_table_rows(path, spec["text_column"], spec["format"]), spec, whole="\n")
+        elif spec["boundary"] == "file":
+            yield {
+                "text": path.read_text(encoding="utf-8")
+            }  # exactly as written: char-level LMs learn the layout too
         else:
-            text = path.read_text(encoding="utf-8")
-            if spec["boundary"] == "file":
-                yield {"text": text}  # exactly as written: char-level LMs learn the layout too
-            else:
-                yield from _group(text.splitlines(), spec, whole=None)
+            with path.open(encoding="utf-8") as file:
+                # line by line (a streamed file is never read whole): each line's splitlines() cuts where the
+                # whole text's would (U+2028 and the like too), so the documents are the same
+                yield from _group((line for raw in file for line in raw.splitlines()), spec, whole=None)
 
 
 def _documents_from_hub(hub: tuple[str, str | None, str], spec: dict):
@@ -173,7 +249,7 @@ def _group(rows: list[str], spec: dict, whole: str | None):
             if row.strip():
                 yield {"text": row}
     else:
-        for document in split_documents(rows, boundary=boundary, title_pattern=spec["title_pattern"]):
+        for document in iter_documents(rows, boundary=boundary, title_pattern=spec["title_pattern"]):
             yield {"text": "\n".join(document)}
 
 

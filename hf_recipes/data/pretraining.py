@@ -26,7 +26,7 @@ dynamic masking) instead of being frozen into the dataset.
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -51,21 +51,33 @@ def split_documents(
             ` = Title = `; section headings ` = = Section = = ` do not start documents.
         "row": every item of `lines` is one document (a file, a dataset row); it is split at its line breaks.
     """
+    return list(iter_documents(lines, boundary, title_pattern))
+
+
+def iter_documents(
+    lines: Iterable[str], boundary: str = "blank_line", title_pattern: str = WIKITEXT_TITLE_PATTERN
+) -> Iterator[list[str]]:
+    """`split_documents`, one document at a time: reads `lines` only as far as the document it yields, so a
+    streamed file is never held whole."""
     if boundary not in DOCUMENT_BOUNDARIES:
         raise UserError(f"document boundary {boundary!r} is not one of {', '.join(DOCUMENT_BOUNDARIES)}")
     title = re.compile(title_pattern)
-    documents: list[list[str]] = [[]]
+    document: list[str] = []
     for item in lines:
         for line in item.splitlines() if boundary == "row" else [item.rstrip("\r\n")]:
             if (boundary == "blank_line" and not line.strip()) or (
                 boundary == "title" and title.search(line)
             ):
-                documents.append([])
+                if document:
+                    yield document
+                document = []
             if line.strip():
-                documents[-1].append(line.strip())
-        if boundary == "row":
-            documents.append([])
-    return [document for document in documents if document]
+                document.append(line.strip())
+        if boundary == "row" and document:
+            yield document
+            document = []
+    if document:
+        yield document
 
 
 # Words that end in a period without ending a sentence. Company suffixes (Inc., Ltd.) are left out: they end

@@ -4,6 +4,11 @@
            ─▶ examples: BERT MLM+NSP instances, or causal-LM blocks (datasets.map, cached)
            ─▶ Trainer(model from the AutoClasses, collator) ─▶ output directory
 
+With `data.streaming: true` the documents are `datasets.IterableDataset`s and the same map calls run lazily as
+the Trainer reads (nothing cached); the training examples are shuffled in windows of `data.shuffle_buffer` and
+resume where they stopped (hf_recipes.data.streaming); evaluation keeps the validation split's first
+`data.max_eval_samples` examples in memory.
+
 Runs the same under `accelerate launch -m hf_recipes pretrain ...` (Trainer takes the processes from the
 launcher; dataset building happens on the main process first, the others read its cache). Re-running the
 same command after an interruption resumes from the last complete checkpoint in the output directory; on a
@@ -23,14 +28,16 @@ import numpy as np
 import torch
 import transformers
 from accelerate import PartialState
+from datasets import Dataset, IterableDataset
 from transformers import TrainerCallback, default_data_collator
 from transformers.trainer_callback import ProgressCallback
 
 from ..checkpoints import build_model_config, load_tokenizer, tokenizer_from_spec
 from ..config import PretrainRecipe
 from ..data.collators import DataCollatorForPreTraining, pad_blocks
-from ..data.loading import load_documents, num_proc
+from ..data.loading import load_documents, num_proc, stream_documents
 from ..data.pretraining import nsp_instances_map, pack_for_causal_lm, tokenize_sentences
+from ..data.streaming import ResumableStream, shuffle_window
 from ..data.word_vectors import (
     RowsInMemory,
     cooccurrence_examples,
@@ -102,7 +109,7 @@ def run(
 
     # Everything that can fail on the user's input (files, the tokenizer, the model's size, the examples)
     # happens before the output directory is touched.
-    documents = load_documents(recipe.data, recipe.data_dir)
+    documents = (stream_documents if recipe.data.streaming else load_documents)(recipe.data, recipe.data_dir)
     tokenizer = _tokenizer(recipe, documents["train"], run_dir, args)
     config = _model_config(recipe, tokenizer)
     if getattr(config, "sparse", False) and args.world_size > 1 and args.device.type == "cuda":
@@ -117,7 +124,10 @@ def run(
             "inside a row); BERT does. Leave it out"
         )
     with args.main_process_first(desc="building the training examples"):
-        examples = _examples(recipe, documents, tokenizer, args.seed)
+        if recipe.data.streaming:
+            examples = _streamed_examples(recipe, documents, tokenizer, args)
+        else:
+            examples = _examples(recipe, documents, tokenizer, args.seed)
 
     main_process = args.process_index == 0
     run_dir.start(resolved.saved_text(), main_process=main_process)
@@ -216,9 +226,11 @@ def _context_free_baseline(trainer, objective, loss: float) -> dict:
 
 
 def _predicted_tokens(dataset, objective, tokenizer, limit: int = 2_000_000):
-    """The ids of the tokens the objective predicts in `dataset`, from evenly spaced rows up to about `limit`
-    tokens: a causal LM predicts every token of a block but its first; masking picks among the non-special
-    tokens."""
+    """The ids of the tokens the objective predicts in `dataset`, from evenly spaced rows (of a stream: its first
+    rows) up to about `limit` tokens: a causal LM predicts every token of a block but its first; masking picks
+    among the non-special tokens."""
+    if isinstance(dataset, ResumableStream):
+        dataset = dataset.head(max(1, limit // objective.length))
     sample = dataset.select(range(0, len(dataset), max(1, len(dataset) * objective.length // limit)))
     rows = sample.with_format("numpy")["input_ids"]
     if objective.type == "causal_lm":
@@ -261,10 +273,15 @@ def _tokenizer(recipe: PretrainRecipe, train_documents, run_dir: RunDirectory, a
     spec = recipe.tokenizer
     if run_dir.resume_from is not None and (run_dir.path / "tokenizer_config.json").is_file():
         return load_tokenizer(str(run_dir.path.resolve()))
-    with args.main_process_first(desc="training the tokenizer"):
+    if isinstance(train_documents, IterableDataset):  # a stream: its first documents (copied into a list)
+        count = recipe.data.tokenizer_documents
+        texts = lambda: (row["text"] for row in train_documents.take(count))  # noqa: E731
+    else:
         # the lazy column, not a one-shot generator: WordPiece training reads the corpus twice, and a generator
         # would first be copied into a list (train_tokenizer)
-        tokenizer = tokenizer_from_spec(spec, lambda: train_documents["text"])
+        texts = lambda: train_documents["text"]  # noqa: E731
+    with args.main_process_first(desc="training the tokenizer"):
+        tokenizer = tokenizer_from_spec(spec, texts)
     if recipe.objective.head != "AutoModel":  # word vectors: any text has a vector per word
         tokenizer.model_max_length = (
             recipe.objective.length
@@ -307,26 +324,73 @@ def _examples(recipe: PretrainRecipe, documents, tokenizer, seed: int) -> dict:
     return examples
 
 
+def _streamed_examples(recipe: PretrainRecipe, documents, tokenizer, args) -> dict:
+    """The examples of streamed documents: the training split a `ResumableStream` whose every pass builds its
+    examples lazily and shuffles them in windows of `data.shuffle_buffer` (anew each pass); the validation
+    split's first `data.max_eval_samples` examples (all when unset) read into memory."""
+    objective, build, data = recipe.objective, EXAMPLES[recipe.objective.type], recipe.data
+
+    def examples(split: str):
+        return build(objective, documents[split], split, tokenizer, None, args.seed)
+
+    def training_pass(number: int):
+        blocks = examples("train")
+        if data.max_train_samples is not None:
+            blocks = blocks.take(data.max_train_samples)
+        return blocks.map(
+            shuffle_window,
+            batched=True,
+            batch_size=data.shuffle_buffer,
+            with_indices=True,
+            fn_kwargs={"seed": [args.seed, number]},
+        )
+
+    # the first example, read now: a corpus that yields none fails before the output directory is touched
+    if next(iter(examples("train")), None) is None:
+        raise UserError("data: the train split yields no examples (corpus shorter than one block?)")
+    # accelerate reads at most a few batches of every process ahead of the one being trained on
+    remember = 4 * args.world_size + 16
+    streamed = {"train": ResumableStream(training_pass, args.train_batch_size, remember)}
+    if "validation" in documents:
+        held_out = examples("validation")
+        if data.max_eval_samples is not None:
+            held_out = held_out.take(data.max_eval_samples)
+        streamed["validation"] = Dataset.from_list(list(held_out))
+        if len(streamed["validation"]) == 0:
+            raise UserError("data: the validation split yields no examples (corpus shorter than one block?)")
+    return streamed
+
+
+def _map(dataset, function, *, workers, desc: str, **kwargs):
+    """`dataset.map(function, **kwargs)`: cached, with `workers` processes and a progress bar for a Dataset; lazy
+    for a stream (an IterableDataset), where it runs as the Trainer reads."""
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(function, **kwargs)
+    return dataset.map(function, num_proc=workers, desc=desc, **kwargs)
+
+
 def _causal_lm_blocks(objective, dataset, split: str, tokenizer, workers, seed: int):
-    tokens = dataset.map(
+    tokens = _map(
+        dataset,
         _tokenize_text,
         batched=True,
         fn_kwargs={"tokenizer": tokenizer},
         remove_columns=["text"],
-        num_proc=workers,
+        workers=workers,
         desc=f"tokenizing {split}",
     )
-    return tokens.map(
+    return _map(
+        tokens,
         pack_for_causal_lm,
         batched=True,
         batch_size=1000,
-        remove_columns=tokens.column_names,
+        remove_columns=["input_ids"],
         fn_kwargs={
             "block_size": objective.block_size,
             "eos_token_id": tokenizer.eos_token_id,
             "reset_position_ids": objective.document_attention,
         },
-        num_proc=workers,
+        workers=workers,
         desc=f"packing {split} into blocks of {objective.block_size}",
     )
 
@@ -334,7 +398,8 @@ def _causal_lm_blocks(objective, dataset, split: str, tokenizer, workers, seed: 
 def _masked_lm_instances(objective, dataset, split: str, tokenizer, workers, seed: int):
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None or tokenizer.mask_token_id is None:
         raise UserError("tokenizer: BERT pretraining needs [CLS], [SEP] and [MASK] tokens (train: wordpiece)")
-    sentences = dataset.map(
+    sentences = _map(
+        dataset,
         tokenize_sentences,
         batched=True,
         remove_columns=["text"],
@@ -343,16 +408,18 @@ def _masked_lm_instances(objective, dataset, split: str, tokenizer, workers, see
             "split_lines": objective.split_sentences,
             "drop_pattern": objective.drop_pattern,
         },
-        num_proc=workers,
+        workers=workers,
         desc=f"splitting and tokenizing {split} sentences",
     )
-    # One map batch of documents draws its random B segments from itself: make it large.
-    instances = sentences.map(
+    # One map batch of documents draws its random B segments from itself: make it large (a stream's batches
+    # are the same 1000 documents, so streaming pairs them as the cached path does).
+    instances = _map(
+        sentences,
         nsp_instances_map,
         batched=True,
         batch_size=1000,
         with_indices=True,
-        remove_columns=sentences.column_names,
+        remove_columns=["sentences"],
         fn_kwargs={
             "cls_token_id": tokenizer.cls_token_id,
             "sep_token_id": tokenizer.sep_token_id,
@@ -363,6 +430,7 @@ def _masked_lm_instances(objective, dataset, split: str, tokenizer, workers, see
             "dupe_factor": objective.dupe_factor if split == "train" else 1,
             "seed": seed,
         },
+        workers=None,
         desc=f"building {split} MLM+NSP instances",
     )
     return instances.remove_columns("next_sentence_label") if objective.type == "mlm" else instances

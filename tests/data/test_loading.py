@@ -5,9 +5,10 @@ import os
 import time
 
 import pytest
+from datasets import IterableDataset
 
 from hf_recipes.config import DataSpec, HubSource, LocalSource
-from hf_recipes.data.loading import load_documents
+from hf_recipes.data.loading import load_documents, stream_documents
 from hf_recipes.errors import UserError
 from tests.helpers import pretrain_recipe
 
@@ -197,3 +198,32 @@ def test_the_offline_pretraining_corpus_pools_every_training_text_and_no_dev_sen
     for dev in ["it 's a charming and often affecting journey", "He said the foodservice pie business"]:
         assert dev not in train
     assert texts(documents["validation"])[0].startswith("= Robert <unk> =\n")
+
+
+def test_streamed_documents_are_the_cached_ones(tmp_path):
+    """`data.streaming` reads the same documents lazily: every boundary of a text file, several files, and the
+    Hub route (here a local dataset folder, as above)."""
+    (tmp_path / "wiki.txt").write_text("".join(ARTICLES) + " Odd\u2028line\n\n \n")
+    (tmp_path / "bert.txt").write_text("Sentence one.\r\nSentence two.\n\nOther document.\n")
+    for boundary in ("title", "blank_line", "row", "file"):
+        spec = DataSpec(
+            local={"train": ["wiki.txt", "bert.txt"], "validation": "bert.txt"}, document_boundary=boundary
+        )
+        cached, streamed = load_documents(spec, str(tmp_path)), stream_documents(spec, str(tmp_path))
+        assert isinstance(streamed["train"], IterableDataset) and set(streamed) == {"train", "validation"}
+        for split in cached:
+            assert [row["text"] for row in streamed[split]] == texts(cached[split]), (boundary, split)
+
+    folder = tmp_path / "wikitext-like"
+    folder.mkdir()
+    (folder / "train.txt").write_text("".join(ARTICLES))
+    for boundary in ("title", "row"):
+        spec = DataSpec(
+            hub=HubSource(path=str(folder), splits={"train": "train"}), document_boundary=boundary
+        )
+        streamed = stream_documents(spec, data_dir=None)["train"]
+        assert [row["text"] for row in streamed] == texts(load_documents(spec, data_dir=None)["train"])
+    with pytest.raises(UserError, match=r"data.hub: cannot stream .* split 'nope'"):
+        stream_documents(DataSpec(hub=HubSource(path=str(folder), splits={"train": "nope"})), data_dir=None)
+    with pytest.raises(UserError, match="`file` .* cannot stream from the Hub"):
+        stream_documents(DataSpec(hub=HubSource(path=str(folder)), document_boundary="file"), data_dir=None)
