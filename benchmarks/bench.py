@@ -15,6 +15,9 @@ Benchmarks:
   trainer_overhead  our GPT through RecipeTrainer (the jobs' Trainer) beside a minimal hand-written loop of the
              same model, optimizer, schedule and batches on WikiText-2 text: tokens/s of each and their ratio
              (benchmarks/trainer_overhead.py; goal >= 0.95x).
+  vs_transformers  our BERT and GPT pretraining beside transformers' BertForPreTraining and GPT2LMHeadModel of the same
+             size, each trained by Trainer with transformers' collator on WikiText-2 with its real padding: real
+             tokens/s and peak memory (benchmarks/vs_transformers.py; goals BERT >= 2x, GPT >= 1.2x).
   korean_tokenizers  WordPiece and BPE vocabularies trained on NSMC with and without `tokenizer.morphemes:
              kiwi`: tokens per review, [UNK] share, and how their cuts line up with morpheme joints
              (benchmarks/korean_tokenizers.py; needs the `korean` extra and ../shared/data/nsmc).
@@ -218,6 +221,13 @@ def korean_tokenizers(args) -> list[dict]:
     return benchmark.run(args)
 
 
+def vs_transformers(args) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from vs_transformers import vs_transformers as run
+
+    return run(args)
+
+
 def trainer_overhead(args) -> list[dict]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from trainer_overhead import trainer_overhead as run
@@ -228,6 +238,7 @@ def trainer_overhead(args) -> list[dict]:
 BENCHMARKS = {
     "char_gpt": char_gpt,
     "trainer_overhead": trainer_overhead,
+    "vs_transformers": vs_transformers,
     "step_time": step_time,
     "word_vectors": word_vectors,
     "korean_tokenizers": korean_tokenizers,
@@ -242,6 +253,9 @@ def main() -> int:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per step_time case")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="vs_transformers: alternating rounds of ours and theirs"
+    )
     parser.add_argument(
         "--word-vectors",
         nargs="*",
@@ -272,12 +286,27 @@ def main() -> int:
             part += "-" + "-".join(o.replace("=", "_").replace(".", "_") for o in args.override)
         path = RESULTS / f"{part}-{args.device}-{stamp}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"\n{name} ({args.device}, {record['hardware']['cpu']}) -> {path.relative_to(ROOT)}")
-        keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "benchmark"]
-        print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-        for row in rows:
-            print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+        table = markdown(record, name)
+        path.with_suffix(".md").write_text(table)
+        print(f"\n{table}-> {path.relative_to(ROOT)} (and .md)")
     return 0
+
+
+def markdown(record: dict, name: str) -> str:
+    """A benchmark's results as a Markdown table under a line that stamps them: date, command, hardware and
+    versions (what benchmarks/results/*.md hold beside the JSON)."""
+    hardware = record["hardware"]
+    stamp = ", ".join(f"{key} {value}" for key, value in hardware.items())
+    rows = record["results"]
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "benchmark"]
+    lines = [
+        f"**{name}** ({record['date']}, `{record['command']}`; {record['device']}: {stamp})",
+        "",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+        *("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |" for row in rows),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
