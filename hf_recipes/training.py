@@ -246,8 +246,11 @@ def _any_process(nonfinite: bool, stop: bool, args) -> tuple[bool, bool]:
 class _SafeTraining:
     """The guarantees of the module docstring, mixed into Trainer and Seq2SeqTrainer."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, train_data_collator=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.train_data_collator = (
+            train_data_collator  # training batches only (e.g. packed); else data_collator
+        )
         self._nonfinite_loss: float | None = None
         self._stop_signal: int | None = None
         self._staging = False
@@ -281,6 +284,15 @@ class _SafeTraining:
             checkpoint = Path(self.args.output_dir) / f"{CHECKPOINT_PREFIX}{self.state.global_step}"
             raise Interrupted(self._stop_signal, self.state.global_step, checkpoint)
         return output
+
+    def get_train_dataloader(self):
+        if self.train_data_collator is None:
+            return super().get_train_dataloader()
+        evaluation, self.data_collator = self.data_collator, self.train_data_collator
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = evaluation
 
     # A stream positioned at the checkpoint needs none of the batches before it skipped.
     def get_resumed_dataloader(self, dataloader, num_batches):

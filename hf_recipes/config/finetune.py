@@ -89,6 +89,10 @@ class FinetuneDataSpec:
     # metrics in metrics.json and test_predictions.jsonl. None: the evaluation split only.
     test_split: str | None = None
     max_test_samples: int | None = None
+    # Training batches without padding: each batch's examples packed into rows of max_length tokens, attention
+    # and pooling kept per example (models that read packed rows: BERT; sequence and token classification).
+    # The same examples and losses per step as padded batches; evaluation stays padded.
+    pack_sequences: bool = False
 
 
 @dataclass

@@ -11,6 +11,7 @@ equal to the pad token (all EOS labels when pad = eos, as with GPT-2's tokenizer
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tokenizers import models
@@ -84,17 +85,9 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
         lengths = [len(example["input_ids"]) for example in examples]
         if max(lengths) > self.pack_to:
             raise ValueError(f"an instance of {max(lengths)} tokens does not fit rows of {self.pack_to}")
-        rows, room = [], []
-        for index in sorted(range(len(examples)), key=lambda i: -lengths[i]):
-            row = next((r for r, free in enumerate(room) if lengths[index] <= free), None)
-            if row is None:
-                row = len(rows)
-                rows.append([])
-                room.append(self.pack_to)
-            rows[row].append(index)
-            room[row] -= lengths[index]
+        rows = first_fit_decreasing(lengths, self.pack_to)
         order = [index for row in rows for index in row]
-        width = max(self.pack_to - free for free in room)
+        width = max(sum(lengths[i] for i in row) for row in rows)
         batch = {key: torch.zeros(len(rows), width, dtype=torch.long) for key in ("input_ids", "token_type_ids",
                  "position_ids", "attention_mask")}  # fmt: skip
         batch["input_ids"].fill_(self.tokenizer.pad_token_id)
@@ -125,6 +118,62 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
         ends = 2 * torch.arange(1, inputs.shape[1] + 1).expand_as(inputs)
         starts = ends - 2 + (~self._is_continuation[inputs]).long()
         return torch.stack([starts, ends], dim=-1)
+
+
+@dataclass
+class DataCollatorWithPacking:
+    """Fine-tuning batches without padding inside rows: the batch's examples (tokenized features) go into as
+    few rows of `pack_to` tokens as first-fit-decreasing finds, one after another, `position_ids` restarting at
+    0 for each, so that a model that reads packed rows (BERT: attention and [CLS] pooling per sequence) computes
+    nothing on padding but the rows' ends. Sequence-level `labels` (a class, a value, a multi-hot row) list the
+    examples in reading order, one per sequence as the model's pooled outputs come; with `token_labels`, each
+    token's label follows its token (`label_pad_token_id` on padding). For training only: the batch's order
+    changes, so evaluation, whose predictions pair with examples, keeps the padding collator."""
+
+    tokenizer: Any
+    pack_to: int
+    token_labels: bool = False
+    label_pad_token_id: int = -100
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        lengths = [len(feature["input_ids"]) for feature in features]
+        if max(lengths) > self.pack_to:
+            raise ValueError(f"an example of {max(lengths)} tokens does not fit rows of {self.pack_to}")
+        rows = first_fit_decreasing(lengths, self.pack_to)
+        width = max(sum(lengths[i] for i in row) for row in rows)
+        token_keys = [key for key in ("input_ids", "token_type_ids") if key in features[0]]
+        if self.token_labels:
+            token_keys.append("labels")
+        fill = {"input_ids": self.tokenizer.pad_token_id, "labels": self.label_pad_token_id}
+        batch = {
+            key: torch.full((len(rows), width), fill.get(key, 0), dtype=torch.long) for key in token_keys
+        }
+        batch["position_ids"] = torch.zeros(len(rows), width, dtype=torch.long)
+        batch["attention_mask"] = torch.zeros(len(rows), width, dtype=torch.long)
+        for r, row in enumerate(rows):
+            used = sum(lengths[i] for i in row)
+            for key in token_keys:
+                batch[key][r, :used] = torch.cat([torch.as_tensor(features[i][key]) for i in row])
+            batch["position_ids"][r, :used] = torch.cat([torch.arange(lengths[i]) for i in row])
+            batch["attention_mask"][r, :used] = 1
+        if "labels" in features[0] and not self.token_labels:
+            batch["labels"] = torch.as_tensor([features[i]["labels"] for row in rows for i in row])
+        return batch
+
+
+def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Indices of `lengths` in rows of at most `capacity` in total: longest first, each into the first row with
+    room for it (close to the fewest rows possible: at most 11/9 of them, and 6/9 of a row)."""
+    rows, room = [], []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        row = next((r for r, free in enumerate(room) if lengths[index] <= free), None)
+        if row is None:
+            row = len(rows)
+            rows.append([])
+            room.append(capacity)
+        rows[row].append(index)
+        room[row] -= lengths[index]
+    return rows
 
 
 def pad_blocks(examples: list[dict]) -> dict[str, torch.Tensor]:

@@ -45,6 +45,8 @@ from transformers import TrainerCallback
 from ..adapters import is_adapter, save_final_model, with_adapter
 from ..checkpoints import check_checkpoint, input_length, model_for_task, reinitialize, tokenizer_and_config
 from ..config import FinetuneRecipe
+from ..data.collators import DataCollatorWithPacking
+from ..errors import UserError
 from ..hub import push_after_training
 from ..model_card import write_model_card
 from ..pipelines import attach_pipelines
@@ -127,7 +129,14 @@ def run(
         if main_process and recipe.model.type is not None:
             tokenizer.save_pretrained(run_dir.path)  # a resumed attempt reads it back
         trainer = _trainer(
-            task, model, tokenizer, args, raw, features, [StepSettingsOfThisAttempt(), *callbacks, *budget]
+            task,
+            model,
+            tokenizer,
+            args,
+            raw,
+            features,
+            [StepSettingsOfThisAttempt(), *callbacks, *budget],
+            packed=recipe.data.pack_sequences,
         )
         train_result = trainer.train(resume_from_checkpoint=run_dir.resume_from)
     metrics = {**train_result.metrics, **embeddings, **(budget[0].report() if budget else {})}
@@ -165,6 +174,8 @@ def _data_and_model(resolved, run_dir: RunDirectory, args):
         logger.info(
             f"re-initialised from random weights: {', '.join(reinitialize(model, spec.reinitialize))}"
         )
+    if recipe.data.pack_sequences:
+        _check_packing(model, task)
     task.configure_model(model, args, recipe.generation, max_length)
     embeddings = {}
     if spec.embeddings_from is not None:  # feature-based transfer
@@ -176,10 +187,16 @@ def _data_and_model(resolved, run_dir: RunDirectory, args):
     return raw, tokenizer, model, embeddings
 
 
-def _trainer(task, model, tokenizer, args, raw, features, callbacks):
-    """The task's Trainer (Seq2SeqTrainer for a generating task) on its training and evaluation splits."""
+def _trainer(task, model, tokenizer, args, raw, features, callbacks, packed: bool = False):
+    """The task's Trainer (Seq2SeqTrainer for a generating task) on its training and evaluation splits; with
+    `packed`, training batches packed into rows of the inputs' length (data.pack_sequences)."""
     eval_raw, eval_features = raw[task.eval_split], features[task.eval_split]
+    packing = None
+    if packed:
+        token_labels = task.auto_model == "AutoModelForTokenClassification"
+        packing = DataCollatorWithPacking(tokenizer, tokenizer.model_max_length, token_labels=token_labels)
     return trainer_for(task)(
+        train_data_collator=packing,
         model=model,
         args=args,
         train_dataset=features[task.train_split],
@@ -191,6 +208,22 @@ def _trainer(task, model, tokenizer, args, raw, features, callbacks):
         ),
         callbacks=callbacks,
     )
+
+
+def _check_packing(model, task) -> None:
+    """data.pack_sequences needs a model that reads packed rows and a head with one output per token or per
+    sequence (a span of QA or a generated text has neither)."""
+    heads = ("AutoModelForSequenceClassification", "AutoModelForTokenClassification")
+    if task.auto_model not in heads:
+        raise UserError(
+            f"data.pack_sequences: task {task.name} trains {task.auto_model}; packing serves sequence and token "
+            "classification. Leave it out"
+        )
+    if not getattr(model, "supports_packed_sequences", False):
+        raise UserError(
+            f"data.pack_sequences: {type(model).__name__} does not read packed rows (position_ids restarting "
+            "inside a row); BERT does. Leave it out"
+        )
 
 
 def _split_limits(recipe: FinetuneRecipe, task) -> dict[str, int | None]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tests.data as shared
-from hf_recipes.data.collators import DataCollatorForPreTraining
+from hf_recipes.data.collators import DataCollatorForPreTraining, DataCollatorWithPacking
 from hf_recipes.data.pretraining import create_nsp_instances
 from hf_recipes.data.tokenization import train_tokenizer
 from hf_recipes.errors import UserError
@@ -191,3 +191,43 @@ def test_packing_puts_each_instance_once_into_rows_of_the_given_length(wordpiece
     assert 0.10 < share < 0.20, share
     with pytest.raises(ValueError, match="does not fit rows of 16"):
         DataCollatorForPreTraining(wordpiece, pack_to=16)(batch_examples)
+
+
+@pytest.mark.parametrize("token_labels", [False, True])
+def test_fine_tuning_packing_keeps_each_example_whole_with_its_labels(wordpiece, token_labels):
+    """DataCollatorWithPacking: every example lies whole in one row (position_ids from 0, its segments), rows
+    are at most pack_to long, and the labels follow: one per example in reading order, or token by token
+    (-100 on padding)."""
+    generator = torch.Generator().manual_seed(0)
+    features = []
+    for index in range(20):
+        length = int(torch.randint(3, 30, (), generator=generator))
+        ids = torch.randint(5, len(wordpiece), (length,), generator=generator).tolist()
+        labels = list(range(100 * index, 100 * index + length)) if token_labels else index
+        features.append({"input_ids": ids, "token_type_ids": [0] * (length // 2) + [1] * (length - length // 2),
+                         "labels": labels})  # fmt: skip
+    batch = DataCollatorWithPacking(wordpiece, pack_to=40, token_labels=token_labels)(features)
+    assert batch["input_ids"].shape[1] <= 40 and batch["input_ids"].shape[0] < len(features)
+    starts = (batch["position_ids"] == 0) & batch["attention_mask"].bool()
+    found = []
+    for row in range(len(batch["input_ids"])):
+        real = int(batch["attention_mask"][row].sum())
+        begins = starts[row].nonzero().flatten().tolist()
+        for begin, end in zip(begins, [*begins[1:], real]):
+            assert batch["position_ids"][row, begin:end].tolist() == list(range(end - begin))
+            found.append(
+                (
+                    batch["input_ids"][row, begin:end].tolist(),
+                    batch["token_type_ids"][row, begin:end].tolist(),
+                )
+            )
+            if token_labels:
+                assert (
+                    batch["labels"][row, begin:end].tolist()
+                    == features[batch["labels"][row, begin].item() // 100]["labels"]
+                )
+        if token_labels:
+            assert (batch["labels"][row, real:] == -100).all()
+    assert sorted(found) == sorted((f["input_ids"], f["token_type_ids"]) for f in features)
+    if not token_labels:
+        assert [features[i]["input_ids"] for i in batch["labels"].tolist()] == [ids for ids, _ in found]

@@ -448,6 +448,37 @@ def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("task", ["sst2", "conll2003"])
+def test_packed_training_batches_train_as_padded_ones(bert_checkpoint, tmp_path, task):
+    """data.pack_sequences: the same examples per step in fewer rows; with dropout off the logged training
+    losses and the final evaluation equal the padded run's (the model keeps attention and pooling per example)."""
+    overrides = [
+        "training.max_steps=12", "training.logging_steps=3", "training.eval_strategy=no",
+        "training.load_best_model_at_end=false", "training.eval_on_start=false", "data.max_eval_samples=32",
+        "model.config.hidden_dropout_prob=0", "model.config.attention_probs_dropout_prob=0",
+        "model.config.classifier_dropout=0",
+    ]  # fmt: skip
+    padded = finetune(task, tmp_path / "padded", *overrides, model=bert_checkpoint)
+    packed = finetune(
+        task, tmp_path / "packed", *overrides, "data.pack_sequences=true", model=bert_checkpoint
+    )
+    history = {
+        name: json.loads((tmp_path / name / "log_history.json").read_text()) for name in ("padded", "packed")
+    }
+    losses = {name: [entry["loss"] for entry in rows if "loss" in entry] for name, rows in history.items()}
+    assert len(losses["packed"]) == 4
+    assert losses["packed"] == pytest.approx(losses["padded"], rel=1e-4)
+    assert packed["eval_loss"] == pytest.approx(padded["eval_loss"], rel=1e-4)
+
+
+def test_packing_is_refused_where_it_cannot_apply(bert_checkpoint, tmp_path):
+    with pytest.raises(
+        UserError, match="data.pack_sequences: task squad trains AutoModelForQuestionAnswering"
+    ):
+        finetune("squad", tmp_path / "qa", "data.pack_sequences=true", model=bert_checkpoint)
+    assert not (tmp_path / "qa").exists()
+
+
 def test_how_often_a_run_evaluates_does_not_change_its_training(bert_checkpoint, tmp_path):
     """Each evaluation's DataLoader draws a seed from torch's generator: without restoring it, evaluating every
     2 steps instead of at the end changed the dropout masks and the next epoch's shuffle (measured on
