@@ -40,38 +40,23 @@ FINETUNE = [
     "data.max_train_samples=160",
     "data.max_test_samples=4",
 ]
+GPT_PRETRAINING = [
+    "variant=tiny",
+    f"training.max_steps={STEPS}",
+    "training.logging_steps=1",
+    "training.eval_strategy=no",
+    "training.save_steps=100",
+    "training.warmup_steps=0",
+    "data.max_train_samples=160",
+    "samples.count=0",
+]
 CASES = {
-    "gpt-pretraining": (
-        ["pretrain", "char_gpt_shakespeare"],
-        [
-            "variant=tiny",
-            f"training.max_steps={STEPS}",
-            "training.logging_steps=1",
-            "training.eval_strategy=no",
-            "training.save_steps=100",
-            "training.warmup_steps=0",
-            "data.max_train_samples=160",
-            "samples.count=0",
-        ],
-        True,
-    ),
+    "gpt-pretraining": (["pretrain", "char_gpt_shakespeare"], GPT_PRETRAINING, True),
     # a stream is an IterableDataset: accelerate dispatches it (process 0 reads two batches of 4, each rank gets
     # one), the very examples one process reads as a batch of 8
     "gpt-pretraining-streamed": (
         ["pretrain", "char_gpt_shakespeare"],
-        [
-            "variant=tiny",
-            f"training.max_steps={STEPS}",
-            "training.logging_steps=1",
-            "training.eval_strategy=no",
-            "training.save_steps=100",
-            "training.warmup_steps=0",
-            "data.streaming=true",
-            "data.validation_fraction=null",
-            "data.max_train_samples=160",
-            "data.shuffle_buffer=64",
-            "samples.count=0",
-        ],
+        [*GPT_PRETRAINING, "data.streaming=true", "data.validation_fraction=null", "data.shuffle_buffer=64"],
         True,
     ),
     "rnn-seq2seq": (
