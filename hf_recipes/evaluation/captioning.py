@@ -26,10 +26,11 @@ class CaptionAttention:
 def pixel_values(images: np.ndarray) -> torch.Tensor:
     """uint8 images, (height, width, 3) or a batch (n, height, width, 3), as `pixel_values` (n, 3, height, width)
     in [-1, 1]: each channel x / 127.5 - 1, what the saved processor's image processor does (mean = std = 0.5)."""
-    pixels = torch.as_tensor(np.asarray(images, dtype=np.uint8))
+    # the conversion to float copies, so a read-only array (a datasets column) is never shared with torch
+    pixels = torch.from_numpy(np.asarray(images, dtype=np.uint8).astype(np.float32))
     if pixels.ndim == 3:
         pixels = pixels[None]
-    return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return pixels.permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
 def caption_attention(model, tokenizer, pixel_values: torch.Tensor, **generate_kwargs) -> CaptionAttention:
