@@ -99,9 +99,8 @@ class DataSpec:
     # length); the validation split's first max_eval_samples examples are kept in memory for evaluation.
     streaming: bool = False
     shuffle_buffer: int = 10_000  # streamed training examples are shuffled in windows of this many
-    tokenizer_documents: int = (
-        100_000  # a streamed corpus trains the tokenizer on its first this many documents
-    )
+    # a streamed corpus trains the recipe's tokenizer on its first this many documents
+    tokenizer_documents: int = 100_000
 
 
 @dataclass

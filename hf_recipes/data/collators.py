@@ -41,9 +41,9 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
     that share of the tokens too, as BERT's whole-word masking does.
 
     With `pack_to` (a row length, the instances' max_seq_length), the batch's instances go into as few rows of
-    that many tokens as first-fit-decreasing finds, one after another, `position_ids` restarting at 0 for each:
-    BERT keeps attention inside each instance and pools each one's [CLS] (models.bert), so nothing is computed
-    on padding but the rows' ends. `next_sentence_label` then lists the instances in reading order (row by row)
+    that many tokens as first-fit-decreasing finds (DataCollatorWithPacking), one after another, `position_ids`
+    restarting at 0 for each: BERT keeps attention inside each instance and pools each one's [CLS]
+    (models.bert), so nothing is computed on padding but the rows' ends. `next_sentence_label` then lists the instances in reading order (row by row)
     and the batch holds the same instances and losses as unpacked, in fewer rows.
     """
 
@@ -74,33 +74,8 @@ class DataCollatorForPreTraining(DataCollatorForLanguageModeling):
             not isinstance(self.generator, torch.Generator) or self._generator_pid != os.getpid()
         ):
             self.create_rng("pt")
-        batch = self._packed(examples)
+        batch = DataCollatorWithPacking(self.tokenizer, self.pack_to)(examples)
         batch["input_ids"], batch["labels"] = self.torch_mask_tokens(batch["input_ids"])
-        return batch
-
-    def _packed(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        """The examples in rows of at most `pack_to` tokens (first fit, longest first), right-padded to the
-        longest row: input_ids, token_type_ids, position_ids (0 at each instance's start and on padding),
-        attention_mask, and the examples' other columns (next_sentence_label) in reading order."""
-        lengths = [len(example["input_ids"]) for example in examples]
-        if max(lengths) > self.pack_to:
-            raise ValueError(f"an instance of {max(lengths)} tokens does not fit rows of {self.pack_to}")
-        rows = first_fit_decreasing(lengths, self.pack_to)
-        order = [index for row in rows for index in row]
-        width = max(sum(lengths[i] for i in row) for row in rows)
-        batch = {key: torch.zeros(len(rows), width, dtype=torch.long) for key in ("input_ids", "token_type_ids",
-                 "position_ids", "attention_mask")}  # fmt: skip
-        batch["input_ids"].fill_(self.tokenizer.pad_token_id)
-        for r, row in enumerate(rows):
-            ids = torch.cat([torch.as_tensor(examples[i]["input_ids"]) for i in row])
-            batch["input_ids"][r, : len(ids)] = ids
-            batch["token_type_ids"][r, : len(ids)] = torch.cat(
-                [torch.as_tensor(examples[i].get("token_type_ids", [0] * lengths[i])) for i in row]
-            )
-            batch["position_ids"][r, : len(ids)] = torch.cat([torch.arange(lengths[i]) for i in row])
-            batch["attention_mask"][r, : len(ids)] = 1
-        for key in examples[0].keys() - batch.keys() - {"special_tokens_mask"}:
-            batch[key] = torch.as_tensor([examples[i][key] for i in order])
         return batch
 
     def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
@@ -125,8 +100,9 @@ class DataCollatorWithPacking:
     """Fine-tuning batches without padding inside rows: the batch's examples (tokenized features) go into as
     few rows of `pack_to` tokens as first-fit-decreasing finds, one after another, `position_ids` restarting at
     0 for each, so that a model that reads packed rows (BERT: attention and [CLS] pooling per sequence) computes
-    nothing on padding but the rows' ends. Sequence-level `labels` (a class, a value, a multi-hot row) list the
-    examples in reading order, one per sequence as the model's pooled outputs come; with `token_labels`, each
+    nothing on padding but the rows' ends. Sequence-level columns (`labels`: a class, a value, a multi-hot row;
+    BERT pretraining's `next_sentence_label`) list the examples in reading order, one per sequence as the
+    model's pooled outputs come; with `token_labels`, each
     token's label follows its token (`label_pad_token_id` on padding). For training only: the batch's order
     changes, so evaluation, whose predictions pair with examples, keeps the padding collator."""
 
@@ -156,9 +132,14 @@ class DataCollatorWithPacking:
                 batch[key][r, :used] = torch.cat([torch.as_tensor(features[i][key]) for i in row])
             batch["position_ids"][r, :used] = torch.cat([torch.arange(lengths[i]) for i in row])
             batch["attention_mask"][r, :used] = 1
-        if "labels" in features[0] and not self.token_labels:
-            batch["labels"] = torch.as_tensor([features[i]["labels"] for row in rows for i in row])
+        order = [index for row in rows for index in row]
+        for key in features[0].keys() - {*token_keys, *TOKEN_MASKS}:  # one value per example: labels, NSP's
+            batch[key] = torch.as_tensor([features[i][key] for i in order])
         return batch
+
+
+# Per-token columns the packed batch builds anew (or that masking finds by id): not copied from the features.
+TOKEN_MASKS = ("attention_mask", "position_ids", "special_tokens_mask")
 
 
 def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
